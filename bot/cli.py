@@ -1,0 +1,69 @@
+"""`python -m bot triage`: triage one text, or JSON lines from stdin, with the trained model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from bot import knowledge
+from bot.triage import entities, normalise, triage
+
+
+def result(parse: dict) -> dict:
+    t = triage(parse)
+    return {
+        "text": parse.get("text", ""),
+        "category": t.category,
+        "category_name": knowledge.categories()[t.category].name,
+        "confidence": round(t.confidence, 4),
+        "ranking": [{"category": c, "confidence": round(p, 4)} for c, p in t.ranking],
+        "entities": entities(parse),
+    }
+
+
+class Triager:
+    """Loads the trained Rasa model once and triages texts with it."""
+
+    def __init__(self, model: Path) -> None:
+        from rasa.core.agent import Agent  # heavy: imported only when a model is used
+
+        self.agent = Agent.load(str(model))
+
+    async def parse(self, text: str) -> dict:
+        clean = normalise(text)
+        if not clean:
+            return {"text": text, "intent": {}, "intent_ranking": [], "entities": []}
+        parse = await self.agent.parse_message(clean)
+        return {**parse, "text": text}
+
+    async def triage_many(self, texts: Iterable[str]) -> list[dict]:
+        return [result(await self.parse(t)) for t in texts]
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[str]:
+    """The `text` of each JSON line; a line that is not such JSON is triaged as given."""
+    for line in lines:
+        line = line.rstrip("\n")
+        try:
+            item = json.loads(line)
+            text = item.get("text") if isinstance(item, dict) else None
+        except ValueError:
+            text = line
+        yield text if isinstance(text, str) else ""
+
+
+def run(args, model: Path) -> int:
+    logging.disable(logging.WARNING)
+    triager = Triager(model)
+    if args.jsonl:
+        outputs = asyncio.run(triager.triage_many(read_jsonl(sys.stdin)))
+        for out in outputs:
+            print(json.dumps(out, ensure_ascii=False))
+    else:
+        out = asyncio.run(triager.triage_many([" ".join(args.text)]))[0]
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0

@@ -1,0 +1,46 @@
+"""The one place that reads environment variables. Everything else gets a Settings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_port: int = 5055
+    rasa_port: int = 5005
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    model_dir: Path = ROOT / "models"
+    var_dir: Path = ROOT / "var"
+    endpoints: Path = ROOT / "endpoints.yml"
+    credentials: Path = ROOT / "credentials.yml"
+    max_message_chars: int = 2000
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        rasa_port = int(env.get("XY_RASA_PORT", 5005))
+        return cls(
+            rasa_url=env.get("XY_RASA_URL", f"http://127.0.0.1:{rasa_port}"),
+            rasa_port=rasa_port,
+            action_port=int(env.get("XY_ACTION_PORT", 5055)),
+            web_host=env.get("XY_WEB_HOST", "127.0.0.1"),
+            web_port=int(env.get("XY_WEB_PORT", 8000)),
+            model_dir=Path(env.get("XY_MODEL_DIR", ROOT / "models")),
+            var_dir=Path(env.get("XY_VAR_DIR", ROOT / "var")),
+            endpoints=Path(env.get("XY_ENDPOINTS", ROOT / "endpoints.yml")),
+            credentials=Path(env.get("XY_CREDENTIALS", ROOT / "credentials.yml")),
+            max_message_chars=int(env.get("XY_MAX_MESSAGE_CHARS", 2000)),
+        )
+
+    def latest_model(self) -> Path:
+        models = sorted(self.model_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+        if not models:
+            raise FileNotFoundError(f"no trained model in {self.model_dir}; run `make train`")
+        return models[-1]
