@@ -87,8 +87,11 @@ async def chat(request: web.Request) -> web.Response:
     )
 
 
-async def index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "index.html")
+def page(name: str):
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / name)
+
+    return handler
 
 
 async def health(request: web.Request) -> web.Response:
@@ -96,7 +99,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/", index)
+    app.router.add_get("/", page("index.html"))
+    app.router.add_get("/demo", page("demo.html"))
     app.router.add_get("/health", health)
     app.router.add_post("/api/chat", chat)
     app.router.add_static("/static/", STATIC)

@@ -1,0 +1,126 @@
+"""Shared fixtures: the trained model in-process, and the real stack on test ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bot.settings import ROOT, Settings
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+MODEL = ROOT / "models" / "xinyang.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def triager():
+    from bot.cli import Triager
+
+    if not MODEL.exists():
+        pytest.fail("no trained model: run `make train` (make test does it)")
+    return Triager(MODEL)
+
+
+@pytest.fixture(scope="session")
+def parse(triager):
+    loop = asyncio.new_event_loop()
+
+    def _parse(text: str) -> dict:
+        return loop.run_until_complete(triager.parse(text))
+
+    yield _parse
+    loop.close()
+
+
+def wait_for(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+class Stack:
+    """Action server, Rasa server and web app started as real processes."""
+
+    def __init__(self, tmp: Path, *, action_port=5155, rasa_port=5105, web_port=8105):
+        self.tmp = tmp
+        self.ports = {"actions": action_port, "rasa": rasa_port, "web": web_port}
+        self.endpoints = tmp / "endpoints.yml"
+        self.endpoints.write_text(
+            f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
+            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n",
+            encoding="utf-8",
+        )
+        self.env = {
+            **os.environ,
+            "RASA_TELEMETRY_ENABLED": "false",
+            "XY_RASA_PORT": str(rasa_port),
+            "XY_WEB_PORT": str(web_port),
+            "XY_ACTION_PORT": str(action_port),
+            "XY_VAR_DIR": str(tmp),
+            "XY_ENDPOINTS": str(self.endpoints),
+        }
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    @property
+    def web(self) -> str:
+        return f"http://127.0.0.1:{self.ports['web']}"
+
+    def start(self, name: str) -> None:
+        from bot.serve import commands
+
+        cmd = commands(self.settings)[name]
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.processes[name] = subprocess.Popen(
+            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        health = {
+            "actions": f"http://127.0.0.1:{self.ports['actions']}/health",
+            "rasa": f"http://127.0.0.1:{self.ports['rasa']}/status",
+            "web": f"{self.web}/health",
+        }[name]
+        wait_for(health, self.processes[name])
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    if not MODEL.exists():
+        pytest.fail("no trained model: run `make train` (make test does it)")
+    s = Stack(tmp_path_factory.mktemp("stack"))
+    try:
+        for name in ("actions", "rasa", "web"):
+            s.start(name)
+        yield s
+    finally:
+        s.stop_all()
+
+
