@@ -10,7 +10,8 @@ PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
 SPACY_MODEL := var/spacy/zh_xinyang_v1
 MODEL := models/xinyang.tar.gz
-TRAINING_INPUTS := config.yml domain.yml $(shell find data bot/nlu -type f -not -name '*.pyc' 2>/dev/null)
+# What the model is trained from; data/knowledge and data/laws are read at run time.
+TRAINING_INPUTS := config.yml domain.yml $(wildcard data/*.yml) $(shell find data/nlu data/dict bot/nlu -type f -not -name '*.pyc' 2>/dev/null)
 
 .PHONY: help install train run test lint check-data validate pytest stories bench clean
 

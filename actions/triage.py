@@ -14,13 +14,17 @@ from bot.triage import FALLBACK_CATEGORY, TRIAGE_PREFIX, danger, triage, triage_
 
 # Ask back instead of answering when the runner-up is this close to the winner.
 CLOSE_CALL = 0.15
+# Offer categories as buttons only when the best one has at least this much support.
+CLARIFY_MIN = 0.1
+# After emergency advice, name the problem too only when the model is this sure of it.
+EMERGENCY_TRIAGE_MIN = 0.3
 
 
 def _numbered(lines: tuple[str, ...]) -> str:
     return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
 
 
-def utter_category(dispatcher: CollectingDispatcher, code: str) -> None:
+def utter_category(dispatcher: CollectingDispatcher, code: str) -> list[dict[str, Any]]:
     """The category's next steps, deadlines and legal-aid route, all from the data."""
     c = knowledge.categories()[code]
     dispatcher.utter_message(
@@ -36,6 +40,7 @@ def utter_category(dispatcher: CollectingDispatcher, code: str) -> None:
         basis="；".join(c.legal_aid_basis),
         hotlines="、".join(others),
     )
+    return [SlotSet("category", code)]
 
 
 def clarify_buttons(ranking: list[tuple[str, float]]) -> list[dict[str, str]]:
@@ -65,8 +70,7 @@ class ActionTriage(Action):
                 response="utter_clarify", buttons=clarify_buttons(ranking[:3])
             )
             return []
-        utter_category(dispatcher, code)
-        return [SlotSet("category", code)]
+        return utter_category(dispatcher, code)
 
 
 class ActionClarify(Action):
@@ -81,7 +85,11 @@ class ActionClarify(Action):
         parse = tracker.latest_message
         result = triage(parse)
         buttons = clarify_buttons(result.ranking[:3])
-        if result.category != FALLBACK_CATEGORY and buttons:
+        if (
+            result.category != FALLBACK_CATEGORY
+            and result.confidence >= CLARIFY_MIN
+            and buttons
+        ):
             dispatcher.utter_message(response="utter_clarify", buttons=buttons)
         else:
             dispatcher.utter_message(response="utter_ask_rephrase")
@@ -95,8 +103,16 @@ class ActionEmergency(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        kind = danger(tracker.latest_message.get("text") or "") or "violence"
+        parse = tracker.latest_message
+        kind = danger(parse.get("text") or "") or "violence"
         dispatcher.utter_message(response=f"utter_emergency_{kind}")
+        # Safety first; then, if the message also told us the problem, its next steps.
+        result = triage(parse)
+        if (
+            result.category != FALLBACK_CATEGORY
+            and result.confidence >= EMERGENCY_TRIAGE_MIN
+        ):
+            return utter_category(dispatcher, result.category)
         return []
 
 
@@ -116,7 +132,9 @@ class ActionListFaqs(Action):
         if not keys:
             dispatcher.utter_message(response="utter_no_faq_list")
             return []
-        buttons = [{"title": index[k].question, "payload": index[k].question} for k in keys]
+        buttons = [
+            {"title": index[k].question, "payload": index[k].question} for k in keys
+        ]
         dispatcher.utter_message(
             response="utter_faq_list", category_name=category.name, buttons=buttons
         )

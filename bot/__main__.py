@@ -13,12 +13,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def main(argv: list[str] | None = None) -> int:
     from bot.settings import Settings
 
-    parser = argparse.ArgumentParser(prog="xinyang-12348", description="12348 智能法律服务助手")
+    parser = argparse.ArgumentParser(
+        prog="xinyang-12348", description="12348 智能法律服务助手"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="start Rasa, the action server and the web app")
+    serve = sub.add_parser(
+        "serve", help="start Rasa, the action server and the web app"
+    )
     tri = sub.add_parser("triage", help="triage a text, or JSON lines from stdin")
     tri.add_argument("text", nargs="*", help="the citizen's words")
-    tri.add_argument("--jsonl", action="store_true", help='read {"text": ...} lines from stdin')
+    tri.add_argument(
+        "--jsonl", action="store_true", help='read {"text": ...} lines from stdin'
+    )
     tri.add_argument("--model", help="model archive (default: newest in models/)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()

@@ -54,4 +54,3 @@ def faqs(nlu_dir: Path = NLU_DIR) -> dict[str, Faq]:
                 topic=path.stem.removeprefix("faq_"),
             )
     return index
-

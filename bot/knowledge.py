@@ -49,7 +49,9 @@ def categories(knowledge_dir: Path = KNOWLEDGE_DIR) -> dict[str, Category]:
             steps=tuple(c["steps"]),
             institutions=tuple(c.get("institutions", [])),
             hotlines=tuple(str(h) for h in c.get("hotlines", [])),
-            deadlines=tuple(Deadline(d["text"], d["basis"]) for d in c.get("deadlines", [])),
+            deadlines=tuple(
+                Deadline(d["text"], d["basis"]) for d in c.get("deadlines", [])
+            ),
             legal_aid_route=c["legal_aid"]["route"],
             legal_aid_text=c["legal_aid"]["text"],
             legal_aid_basis=tuple(c["legal_aid"].get("basis", [])),

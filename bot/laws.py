@@ -16,12 +16,18 @@ _DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 NUMERAL = "零〇一二两三四五六七八九十百千"
 
-ARTICLE_LINE = re.compile(rf"^第([{NUMERAL}]+)条\s*(.*)$")
+ARTICLE_LINE = re.compile(
+    rf"^第([{NUMERAL}]+)\s*条\s*(.*)$"
+)  # one source has "第一百二十八 条"
 # 《劳动合同法》第八十二条、第八十七条 / 《民法典》第1077条
-CITATION = re.compile(rf"《([^》]+)》((?:第[{NUMERAL}0-9]+条(?:第[{NUMERAL}]+款)?[、，和及]?)+)")
+CITATION = re.compile(
+    rf"《([^》]+)》((?:第[{NUMERAL}0-9]+条(?:第[{NUMERAL}]+款)?[、，和及]?)+)"
+)
 ARTICLE_REF = re.compile(rf"第([{NUMERAL}0-9]+)条")
 # 《法律援助法》第四十二条规定：“……”  — words presented as the statute's own
-QUOTED = re.compile(rf"《([^》]+)》第([{NUMERAL}0-9]+)条(?:第[{NUMERAL}]+款)?规定[：:，,]?“([^”]+)”")
+QUOTED = re.compile(
+    rf"《([^》]+)》第([{NUMERAL}0-9]+)条(?:第[{NUMERAL}]+款)?规定[：:，,]?“([^”]+)”"
+)
 
 
 def chinese_to_int(text: str) -> int:
@@ -51,7 +57,9 @@ def int_to_chinese(number: int) -> str:
         if d:
             if zero:
                 parts.append("零")
-            parts.append(("" if d == 1 and unit == "十" and not parts else digits[d]) + unit)
+            parts.append(
+                ("" if d == 1 and unit == "十" and not parts else digits[d]) + unit
+            )
             zero = False
         elif parts:
             zero = True
@@ -129,5 +137,28 @@ def check_citations(text: str, laws: dict[str, Law] | None = None) -> list[str]:
         law = find_law(match.group(1), laws)
         article = law.articles.get(chinese_to_int(match.group(2)), "") if law else ""
         if _normalise(match.group(3)) not in _normalise(article):
-            problems.append(f"quote not in 《{match.group(1)}》第{match.group(2)}条: {match.group(3)}")
+            problems.append(
+                f"quote not in 《{match.group(1)}》第{match.group(2)}条: {match.group(3)}"
+            )
     return problems
+
+
+# 法律援助法第三十一条 / 民法典1077条 / 劳动合同法第82条讲的啥
+ARTICLE_REQUEST = re.compile(
+    rf"《?([\u4e00-\u9fff]{{1,20}}?(?:法典|法|条例))》?\s*第?\s*([{NUMERAL}0-9]+)\s*条"
+)
+ASKING = re.compile(r"^(?:请问|我?想问(?:问|一?下)?|问一?下|查一?下|查查|看看|帮我查)")
+
+
+def article_request(text: str) -> tuple[str, int] | None:
+    """The (law name as written, article number) a citizen asks for, if any."""
+    match = ARTICLE_REQUEST.search(text)
+    if not match:
+        return None
+    name = ASKING.sub("", match.group(1)).removeprefix("中华人民共和国")
+    return name, chinese_to_int(match.group(2))
+
+
+def nearest_articles(law: Law, number: int, count: int = 3) -> list[int]:
+    """Valid article numbers closest to a missing one, for "没有找到这一条" answers."""
+    return sorted(sorted(law.articles, key=lambda n: abs(n - number))[:count])

@@ -29,11 +29,28 @@ def commands(settings: Settings) -> dict[str, list[str]]:
     bin_dir = os.path.dirname(sys.executable)
     rasa = os.path.join(bin_dir, "rasa")
     return {
-        "actions": [rasa, "run", "actions", "--actions", "actions", "--port", str(settings.action_port)],
+        "actions": [
+            rasa,
+            "run",
+            "actions",
+            "--actions",
+            "actions",
+            "--port",
+            str(settings.action_port),
+        ],
         "rasa": [
-            rasa, "run", "--model", str(settings.latest_model()),
-            "--interface", "127.0.0.1", "--port", str(settings.rasa_port),
-            "--endpoints", str(settings.endpoints), "--credentials", str(settings.credentials),
+            rasa,
+            "run",
+            "--model",
+            str(settings.latest_model()),
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(settings.rasa_port),
+            "--endpoints",
+            str(settings.endpoints),
+            "--credentials",
+            str(settings.credentials),
             "--enable-api",
         ],
         "web": [sys.executable, "-m", "bot.web.app"],
@@ -57,8 +74,11 @@ def serve(settings: Settings) -> int:
             if not _wait(url, processes[name], timeout=180):
                 print(f"{name} did not start; see the messages above.", file=sys.stderr)
                 return 1
-        print(f"\n  12348 智能法律服务助手已启动：http://{settings.web_host}:{settings.web_port}/\n"
-              "  按 Ctrl-C 停止。\n", flush=True)
+        print(
+            f"\n  12348 智能法律服务助手已启动：http://{settings.web_host}:{settings.web_port}/\n"
+            "  按 Ctrl-C 停止。\n",
+            flush=True,
+        )
         while all(p.poll() is None for p in processes.values()):
             time.sleep(1)
         print("a service stopped unexpectedly; stopping the others.", file=sys.stderr)

@@ -40,7 +40,11 @@ class Settings:
         )
 
     def latest_model(self) -> Path:
-        models = sorted(self.model_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+        models = sorted(
+            self.model_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime
+        )
         if not models:
-            raise FileNotFoundError(f"no trained model in {self.model_dir}; run `make train`")
+            raise FileNotFoundError(
+                f"no trained model in {self.model_dir}; run `make train`"
+            )
         return models[-1]

@@ -23,6 +23,7 @@ PREFERRED_EXTRACTOR = {
     "duration": "SpacyEntityExtractor",
 }
 # Intents that mean "not a legal problem": a parse won by one of these is not triaged.
+HAN = re.compile(r"[\u4e00-\u9fff]")
 NOT_LEGAL = {"greet", "goodbye", "thank", "affirm", "deny", "chitchat", "out_of_scope"}
 
 
@@ -40,7 +41,9 @@ class Triage:
 def normalise(text: str) -> str:
     """Full-width to half-width, drop control characters, collapse whitespace."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
+    text = "".join(
+        ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t"
+    )
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -56,20 +59,23 @@ def triage_ranking(parse: dict, top: int = 3) -> list[tuple[str, float]]:
 
 
 def triage(parse: dict) -> Triage:
-    """The category for a parse. Non-legal or empty messages fall back to `other`."""
+    """The category for a parse. Non-legal, empty or non-Chinese text falls back to `other`."""
     ranking = triage_ranking(parse)
     top_intent = (parse.get("intent") or {}).get("name") or ""
-    if not ranking or not parse.get("text", "").strip() or top_intent in NOT_LEGAL:
-        confidence = ranking[0][1] if ranking else 0.0
-        return Triage(FALLBACK_CATEGORY, min(confidence, 0.1), ranking)
-    # The overall confidence of the best triage intent among all intents: low when
-    # the model thought the message was something else.
-    absolute = max(
-        (r["confidence"] for r in parse.get("intent_ranking", [])
-         if r["name"] == TRIAGE_PREFIX + ranking[0][0]),
-        default=0.0,
+    if (
+        not ranking
+        or not HAN.search(parse.get("text") or "")
+        or top_intent in NOT_LEGAL
+    ):
+        return Triage(FALLBACK_CATEGORY, 0.0, ranking)
+    # Report the model's own confidence in the winner among all intents: it stays
+    # low when the model thought the message was something else (a FAQ, chitchat).
+    absolute = next(
+        r["confidence"]
+        for r in parse["intent_ranking"]
+        if r["name"] == TRIAGE_PREFIX + ranking[0][0]
     )
-    return Triage(ranking[0][0], round(max(absolute, 0.0), 4), ranking)
+    return Triage(ranking[0][0], round(absolute, 4), ranking)
 
 
 def entities(parse: dict) -> list[dict]:

@@ -11,7 +11,9 @@ from bot.laws import check_citations  # noqa: E402
 
 bad = 0
 for name in sys.argv[1:]:
-    for number, line in enumerate(Path(name).read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(
+        Path(name).read_text(encoding="utf-8").splitlines(), 1
+    ):
         for problem in check_citations(line):
             print(f"{name}:{number}: {problem}")
             bad += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -122,5 +121,3 @@ def stack(tmp_path_factory):
         yield s
     finally:
         s.stop_all()
-
-

@@ -28,7 +28,9 @@ def _expand(node, num: str):
 
 
 def ruler_patterns(knowledge: Path = KNOWLEDGE) -> list[dict]:
-    spec = yaml.safe_load((knowledge / "entity_patterns.yml").read_text(encoding="utf-8"))
+    spec = yaml.safe_load(
+        (knowledge / "entity_patterns.yml").read_text(encoding="utf-8")
+    )
     centres = yaml.safe_load((knowledge / "centres.yml").read_text(encoding="utf-8"))
     patterns = [
         {"label": label, "pattern": _expand(tokens, spec["num"])}
@@ -38,11 +40,15 @@ def ruler_patterns(knowledge: Path = KNOWLEDGE) -> list[dict]:
     for centre in centres["centres"].values():
         if centre.get("county"):
             for name in {centre["county"], *centre.get("aliases", [])}:
-                patterns.append({"label": "county", "pattern": name, "id": centre["county"]})
+                patterns.append(
+                    {"label": "county", "pattern": name, "id": centre["county"]}
+                )
     return patterns
 
 
-def build(out: Path = DEFAULT_OUT, knowledge: Path = KNOWLEDGE) -> spacy.language.Language:
+def build(
+    out: Path = DEFAULT_OUT, knowledge: Path = KNOWLEDGE
+) -> spacy.language.Language:
     nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
     ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True})
     ruler.add_patterns(ruler_patterns(knowledge))

@@ -34,7 +34,10 @@ async def errors(request: web.Request, handler):
     except Exception:
         log.exception("unhandled error on %s", request.path)
         return web.json_response(
-            {"error": "internal", "message": "服务暂时出了问题，请稍后再试，或拨打12348。"},
+            {
+                "error": "internal",
+                "message": "服务暂时出了问题，请稍后再试，或拨打12348。",
+            },
             status=500,
         )
 
@@ -43,9 +46,24 @@ def bad_request(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=message, content_type="text/plain")
 
 
+MAX_BODY = 64 * 1024
+
+
+def too_large() -> web.HTTPRequestEntityTooLarge:
+    return web.HTTPRequestEntityTooLarge(
+        max_size=MAX_BODY,
+        actual_size=MAX_BODY + 1,
+        text="message: 内容过大，请分几次发送。",
+    )
+
+
 async def read_json(request: web.Request) -> dict:
+    if (request.content_length or 0) > MAX_BODY:
+        raise too_large()
     try:
         body = await request.json()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large() from None
     except Exception:
         raise bad_request("请求内容不是有效的 JSON。") from None
     if not isinstance(body, dict):
@@ -63,7 +81,9 @@ async def chat(request: web.Request) -> web.Response:
     if not isinstance(message, str) or not message.strip():
         raise bad_request("message: 请输入要说的话。")
     if len(message) > settings.max_message_chars:
-        raise bad_request(f"message: 一次最多 {settings.max_message_chars} 个字，请分几次发送。")
+        raise bad_request(
+            f"message: 一次最多 {settings.max_message_chars} 个字，请分几次发送。"
+        )
     try:
         async with request.app[HTTP].post(
             f"{settings.rasa_url}/webhooks/rest/webhook",
@@ -113,7 +133,7 @@ async def http_client(app: web.Application):
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(http_client)
     setup_routes(app)
