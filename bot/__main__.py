@@ -17,9 +17,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="xinyang-12348", description="12348 智能法律服务助手"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser(
-        "serve", help="start Rasa, the action server and the web app"
-    )
+    sub.add_parser("serve", help="start Rasa, the action server and the web app")
     tri = sub.add_parser("triage", help="triage a text, or JSON lines from stdin")
     tri.add_argument("text", nargs="*", help="the citizen's words")
     tri.add_argument(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -58,12 +59,10 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[str]:
 
 def run(args, model: Path) -> int:
     logging.disable(logging.WARNING)
-    triager = Triager(model)
-    if args.jsonl:
-        outputs = asyncio.run(triager.triage_many(read_jsonl(sys.stdin)))
-        for out in outputs:
-            print(json.dumps(out, ensure_ascii=False))
-    else:
-        out = asyncio.run(triager.triage_many([" ".join(args.text)]))[0]
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+    texts = list(read_jsonl(sys.stdin)) if args.jsonl else [" ".join(args.text)]
+    # Rasa's own debug lines go to stdout; keep stdout for our JSON only.
+    with contextlib.redirect_stdout(sys.stderr):
+        outputs = asyncio.run(Triager(model).triage_many(texts))
+    for out in outputs:
+        print(json.dumps(out, ensure_ascii=False, indent=None if args.jsonl else 2))
     return 0

@@ -21,12 +21,20 @@ LAW = "法律援助法"
 ITEMS = "一二三四五六七八九"
 
 # Outcomes, from the strongest to the weakest.
-APPOINTED_DEFENSE = "appointed_defense"  # Art. 25, 28: a lawyer is appointed, no application
+APPOINTED_DEFENSE = (
+    "appointed_defense"  # Art. 25, 28: a lawyer is appointed, no application
+)
 NO_MEANS_TEST = "no_means_test"  # Art. 32: aid without the economic condition
-MEANS_CHECK_WAIVED = "means_check_waived"  # Art. 42: hardship presumed with the document
-LIKELY_ELIGIBLE = "likely_eligible"  # Art. 31/24/29/33 matter + income under the standard
+MEANS_CHECK_WAIVED = (
+    "means_check_waived"  # Art. 42: hardship presumed with the document
+)
+LIKELY_ELIGIBLE = (
+    "likely_eligible"  # Art. 31/24/29/33 matter + income under the standard
+)
 NEEDS_REVIEW = "needs_review"  # missing information, standard not set, borderline
-NOT_IN_SCOPE = "not_in_scope"  # outside the listed matters, or income above the standard
+NOT_IN_SCOPE = (
+    "not_in_scope"  # outside the listed matters, or income above the standard
+)
 
 # Art. 25 (items) and 28: suspects/defendants for whom a lawyer must be appointed.
 APPOINTED = {
@@ -76,7 +84,12 @@ DEFAULT_MATTER = {
     "traffic": "traffic_injury_compensation",
     "medical": "medical_injury_compensation",
 }
-CRIMINAL_ROLES = {"suspect": 24, "victim": 29, "private_prosecutor": 29, "civil_plaintiff": 29}
+CRIMINAL_ROLES = {
+    "suspect": 24,
+    "victim": 29,
+    "private_prosecutor": 29,
+    "civil_plaintiff": 29,
+}
 BORDERLINE = 0.10  # within 10% above the standard: the agency should look closely
 ADVANCE_AID_DAYS = 7  # Art. 44 (一): 距法定时效或者期限届满不足七日
 
@@ -86,7 +99,9 @@ class Case:
     category: str
     matter: str | None = None
     proceeding: str = "civil"  # civil | administrative | criminal
-    role: str | None = None  # criminal: suspect | victim | private_prosecutor | civil_plaintiff
+    role: str | None = (
+        None  # criminal: suspect | victim | private_prosecutor | civil_plaintiff
+    )
     circumstances: frozenset[str] = frozenset()  # keys of APPOINTED and NO_MEANS
     statuses: frozenset[str] = frozenset()  # keys of WAIVERS (with a document)
     retrial: bool = False  # Art. 33: 申诉、再审
@@ -139,8 +154,12 @@ def reason(rule: str, article: int, item: int | None = None) -> Reason:
 
 
 @lru_cache(maxsize=4)
-def hardship_standards(knowledge_dir: Path = KNOWLEDGE_DIR) -> dict[str, HardshipStandard]:
-    raw = yaml.safe_load((knowledge_dir / "hardship_standard.yml").read_text(encoding="utf-8"))
+def hardship_standards(
+    knowledge_dir: Path = KNOWLEDGE_DIR,
+) -> dict[str, HardshipStandard]:
+    raw = yaml.safe_load(
+        (knowledge_dir / "hardship_standard.yml").read_text(encoding="utf-8")
+    )
     default = raw["default"]
     result = {"default": HardshipStandard(**default)}
     for county, override in (raw.get("counties") or {}).items():
@@ -148,7 +167,9 @@ def hardship_standards(knowledge_dir: Path = KNOWLEDGE_DIR) -> dict[str, Hardshi
     return result
 
 
-def _means_test(case: Case, standards: dict[str, HardshipStandard], scope: Reason) -> Decision:
+def _means_test(
+    case: Case, standards: dict[str, HardshipStandard], scope: Reason
+) -> Decision:
     standard = standards.get(case.county or "", standards["default"])
     missing = [
         name
@@ -161,7 +182,9 @@ def _means_test(case: Case, standards: dict[str, HardshipStandard], scope: Reaso
     if standard.amount is None:
         missing.append("hardship_standard")
     if missing:
-        return Decision(NEEDS_REVIEW, (scope, reason("means_unknown", 34)), tuple(missing))
+        return Decision(
+            NEEDS_REVIEW, (scope, reason("means_unknown", 34)), tuple(missing)
+        )
     per_person = case.monthly_income / max(case.household_size, 1)
     if per_person <= standard.amount:
         return Decision(LIKELY_ELIGIBLE, (scope, reason("income_under_standard", 34)))
@@ -182,7 +205,9 @@ def _scope(case: Case, matter: str | None) -> Reason | None:
     return None
 
 
-def decide(case: Case, standards: dict[str, HardshipStandard] | None = None) -> Decision:
+def decide(
+    case: Case, standards: dict[str, HardshipStandard] | None = None
+) -> Decision:
     """The pre-check. Rules in order: appointed defence, no means test, scope, waiver, means."""
     standards = standards or hardship_standards()
     matter = case.matter or DEFAULT_MATTER.get(case.category)
@@ -209,8 +234,16 @@ def decide(case: Case, standards: dict[str, HardshipStandard] | None = None) -> 
     scope = _scope(case, matter)
     if scope is None:
         if case.proceeding == "criminal" and case.role is None:
-            return done(Decision(NEEDS_REVIEW, (reason("criminal_role_unknown", 24),), ("role",)))
-        missing = ("matter",) if matter is None and case.category in {"family", "administrative"} else ()
+            return done(
+                Decision(
+                    NEEDS_REVIEW, (reason("criminal_role_unknown", 24),), ("role",)
+                )
+            )
+        missing = (
+            ("matter",)
+            if matter is None and case.category in {"family", "administrative"}
+            else ()
+        )
         outcome = NEEDS_REVIEW if missing else NOT_IN_SCOPE
         return done(Decision(outcome, (reason("matter_not_listed", 31),), missing))
 
@@ -222,4 +255,3 @@ def decide(case: Case, standards: dict[str, HardshipStandard] | None = None) -> 
         return done(Decision(MEANS_CHECK_WAIVED, (scope, reason(flag, 42, item))))
 
     return done(_means_test(case, standards, scope))
-

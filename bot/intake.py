@@ -34,7 +34,9 @@ intakes = sa.Table(
     sa.Column("category", sa.String(30), nullable=False),
     sa.Column("matter", sa.String(40)),
     sa.Column("outcome", sa.String(30), nullable=False),
-    sa.Column("decision", sa.Text, nullable=False),  # JSON: reasons, missing, advance aid
+    sa.Column(
+        "decision", sa.Text, nullable=False
+    ),  # JSON: reasons, missing, advance aid
     sa.Column("materials", sa.Text, nullable=False),  # JSON list
     sa.Column("applicant_name", sa.String(100)),
     sa.Column("applicant_phone", sa.String(20)),
@@ -108,7 +110,9 @@ class IntakeStore:
             if existing:
                 return existing
         at = now()
-        transfer = bool(app.competent_centre and app.competent_centre != app.receiving_centre)
+        transfer = bool(
+            app.competent_centre and app.competent_centre != app.receiving_centre
+        )
         for _ in range(5):
             reference = new_reference(at)
             try:
@@ -135,7 +139,9 @@ class IntakeStore:
                     ).inserted_primary_key[0]
                     events = [{"status": "received", "note": app.receiving_centre}]
                     if transfer:
-                        events.append({"status": "transferred", "note": app.competent_centre})
+                        events.append(
+                            {"status": "transferred", "note": app.competent_centre}
+                        )
                     conn.execute(
                         intake_events.insert(),
                         [{"intake_id": intake_id, "at": at, **e} for e in events],
@@ -151,20 +157,32 @@ class IntakeStore:
     def _find_by_conversation(self, conversation_id: str) -> Intake | None:
         with self.engine.connect() as conn:
             ref = conn.execute(
-                sa.select(intakes.c.reference).where(intakes.c.conversation_id == conversation_id)
+                sa.select(intakes.c.reference).where(
+                    intakes.c.conversation_id == conversation_id
+                )
             ).scalar()
         return self.get(ref) if ref else None
 
     def get(self, reference: str) -> Intake | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(intakes).where(intakes.c.reference == reference)).mappings().first()
+            row = (
+                conn.execute(sa.select(intakes).where(intakes.c.reference == reference))
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
-            events = conn.execute(
-                sa.select(intake_events.c.status, intake_events.c.at, intake_events.c.note)
-                .where(intake_events.c.intake_id == row["id"])
-                .order_by(intake_events.c.id)
-            ).mappings().all()
+            events = (
+                conn.execute(
+                    sa.select(
+                        intake_events.c.status, intake_events.c.at, intake_events.c.note
+                    )
+                    .where(intake_events.c.intake_id == row["id"])
+                    .order_by(intake_events.c.id)
+                )
+                .mappings()
+                .all()
+            )
         return Intake(
             reference=row["reference"],
             status=row["status"],
@@ -182,7 +200,11 @@ class IntakeStore:
         """Status for a citizen: reference plus the last 4 digits of the phone, else None."""
         intake = self.get(reference.strip().upper())
         phone = (intake.record.get("applicant_phone") or "") if intake else ""
-        if not intake or len(phone) < 4 or not hmac.compare_digest(phone[-4:], phone_last4):
+        if (
+            not intake
+            or len(phone) < 4
+            or not hmac.compare_digest(phone[-4:], phone_last4)
+        ):
             return None
         return intake
 
@@ -199,6 +221,12 @@ class IntakeStore:
             values = {"status": status}
             if status == "decided":
                 values["assign_due"] = at + timedelta(days=ASSIGN_DAYS)
-            conn.execute(intakes.update().where(intakes.c.id == row[0]).values(**values))
-            conn.execute(intake_events.insert().values(intake_id=row[0], status=status, at=at, note=note))
+            conn.execute(
+                intakes.update().where(intakes.c.id == row[0]).values(**values)
+            )
+            conn.execute(
+                intake_events.insert().values(
+                    intake_id=row[0], status=status, at=at, note=note
+                )
+            )
         return self.get(reference)

@@ -38,12 +38,18 @@ class Route:
         return self.competent is not None and self.competent != self.receiving
 
 
-def route(stage: str | None, organ_place: str | None, event_place: str | None,
-          residence: str | None) -> Route:
+def route(
+    stage: str | None,
+    organ_place: str | None,
+    event_place: str | None,
+    residence: str | None,
+) -> Route:
     """stage: court | police | procuratorate (litigation) | arbitration | none."""
     litigation = stage in LITIGATION_STAGES
-    competent = centre_for(organ_place) if litigation else (
-        centre_for(organ_place) or centre_for(event_place)
+    competent = (
+        centre_for(organ_place)
+        if litigation
+        else (centre_for(organ_place) or centre_for(event_place))
     )
     receiving = centre_for(residence) or CITY
     return Route(competent, receiving, "litigation" if litigation else "non_litigation")

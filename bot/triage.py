@@ -19,7 +19,7 @@ FALLBACK_CATEGORY = "other"
 PREFERRED_EXTRACTOR = {
     "county": "DIETClassifier",
     "date": "DIETClassifier",
-    "money": "SpacyEntityExtractor",
+    "money": "DIETClassifier",
     "duration": "SpacyEntityExtractor",
 }
 # Intents that mean "not a legal problem": a parse won by one of these is not triaged.

@@ -44,7 +44,7 @@ async def evaluate(model: Path) -> dict:
             }
             for s, e, ent in found:
                 (tp if (s, e, ent) in gold else fp)[(ent, extractor)] += 1
-            for s, e, ent in gold - found:
+            for _s, _e, ent in gold - found:
                 fn[(ent, extractor)] += 1
     faq_right = faq_total = 0
     for intent, text in examples(HELDOUT / "heldout_faq.yml"):
@@ -79,9 +79,13 @@ def main(paths: list[str]) -> None:
         print("| category | accuracy |\n|---|---|")
         for intent, acc in r["per_category"].items():
             print(f"| {intent.removeprefix('triage_')} | {acc:.0%} |")
-        print("\n| entity | extractor | precision | recall | F1 |\n|---|---|---|---|---|")
+        print(
+            "\n| entity | extractor | precision | recall | F1 |\n|---|---|---|---|---|"
+        )
         for (entity, extractor), (p, rec) in r["entities"].items():
-            print(f"| {entity} | {extractor} | {p:.2f} | {rec:.2f} | {f1(p, rec):.2f} |")
+            print(
+                f"| {entity} | {extractor} | {p:.2f} | {rec:.2f} | {f1(p, rec):.2f} |"
+            )
 
 
 if __name__ == "__main__":
