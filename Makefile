@@ -13,7 +13,7 @@ MODEL := models/xinyang.tar.gz
 # What the model is trained from; data/knowledge and data/laws are read at run time.
 TRAINING_INPUTS := config.yml domain.yml $(wildcard data/*.yml) $(shell find data/nlu data/dict bot/nlu -type f -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: help install train run test lint check-data validate pytest stories bench clean
+.PHONY: help install train run test lint check-data validate pytest stories clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | expand -t 14
@@ -53,9 +53,6 @@ stories: $(MODEL)  ## Rasa test stories
 	$(RASA) test core --stories tests/ --model $(MODEL) --fail-on-prediction-errors --out results --quiet
 
 test: lint check-data validate pytest stories  ## everything CI runs
-
-bench: $(MODEL)  ## latency and throughput on this machine (writes docs/benchmarks.md)
-	$(PY) scripts/bench.py
 
 clean:  ## remove trained models and local data (keeps .venv)
 	rm -rf models/*.tar.gz var results
