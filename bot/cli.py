@@ -10,7 +10,6 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bot import knowledge
 from bot.triage import entities, normalise, triage
 
 
@@ -19,7 +18,7 @@ def result(parse: dict) -> dict:
     return {
         "text": parse.get("text", ""),
         "category": t.category,
-        "category_name": knowledge.categories()[t.category].name,
+        "category_name": t.name,
         "confidence": round(t.confidence, 4),
         "ranking": [{"category": c, "confidence": round(p, 4)} for c, p in t.ranking],
         "entities": entities(parse),
