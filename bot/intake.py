@@ -3,23 +3,36 @@
 Plain Python, no Rasa imports. One record per conversation (a second submit returns
 the first record); a human-readable unique reference; a status history with the
 Art. 43 clocks (decide within 7 days, assign within 3 days of deciding).
+
+Personal data (name, phone) is stored but never logged: the engine hides statement
+parameters in its errors, and the dataclasses keep it out of their repr.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
+import threading
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+
+from bot import knowledge
 
 REVIEW_DAYS = 7  # 《法律援助法》第四十三条: 七日内进行审查，作出是否给予法律援助的决定
 ASSIGN_DAYS = 3  # 决定给予法律援助的，应当自作出决定之日起三日内指派
 # No 0/O or 1/I: references are read out on the phone.
 REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CHANNELS = ("web", "wechat", "hotline", "api")
+CONNECT_TIMEOUT = 5  # seconds; a database that does not answer is "unavailable"
 
 metadata = sa.MetaData()
 intakes = sa.Table(
@@ -57,6 +70,11 @@ intake_events = sa.Table(
 )
 
 STATUSES = ("received", "transferred", "under_review", "decided")
+REFERENCE = re.compile(r"^XY\d{6}-[A-Z0-9]{4}$")
+
+
+class IntakeUnavailable(Exception):
+    """The database cannot be reached: nothing was saved or read. Tell the citizen."""
 
 
 def now() -> datetime:
@@ -66,6 +84,30 @@ def now() -> datetime:
 def new_reference(at: datetime) -> str:
     suffix = "".join(secrets.choice(REF_ALPHABET) for _ in range(4))
     return f"XY{at:%y%m%d}-{suffix}"
+
+
+def normalise_reference(text: str) -> str:
+    """'xy260101-ab2c ' or full-width 'ＸＹ…' -> 'XY260101-AB2C'."""
+    return unicodedata.normalize("NFKC", text).strip().upper()
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything is stored in UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def centre_ref(key: str | None) -> dict | None:
+    """{"key", "name"} of a legal-aid centre, for records and API answers."""
+    if key is None:
+        return None
+    centre = knowledge.centres().get(key)
+    return {"key": key, "name": centre["name"] if centre else key}
 
 
 @dataclass
@@ -79,8 +121,8 @@ class Application:
     outcome: str
     decision: dict
     materials: list[str]
-    applicant_name: str | None = None
-    applicant_phone: str | None = None
+    applicant_name: str | None = field(default=None, repr=False)
+    applicant_phone: str | None = field(default=None, repr=False)
     residence_county: str | None = None
 
 
@@ -94,17 +136,145 @@ class Intake:
     competent_centre: str | None
     category: str
     outcome: str
+    assign_due: datetime | None = None
     history: list[dict] = field(default_factory=list)
-    record: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict, repr=False)  # the row, with PII
+    created: bool = False  # True only when this submit created the record
+
+    @property
+    def transfer(self) -> bool:
+        return bool(
+            self.competent_centre and self.competent_centre != self.receiving_centre
+        )
+
+    def as_status(self) -> dict:
+        """What a citizen may see with reference + phone digits: no personal data."""
+        return {
+            "reference": self.reference,
+            "status": self.status,
+            "category": self.category,
+            "receiving_centre": centre_ref(self.receiving_centre),
+            "competent_centre": centre_ref(self.competent_centre),
+            "transfer": self.transfer,
+            "created_at": _iso(self.created_at),
+            "review_due": _iso(self.review_due),
+            "assign_due": _iso(self.assign_due),
+            # Staff notes are free text and may name people: never shown here.
+            "history": [
+                {"status": e["status"], "at": _iso(e["at"])} for e in self.history
+            ],
+        }
+
+    def as_record(self) -> dict:
+        """The full record for staff systems (bearer token), JSON-ready."""
+        r = self.record
+        return {
+            **self.as_status(),
+            "conversation_id": r.get("conversation_id"),
+            "channel": r.get("channel"),
+            "matter": r.get("matter"),
+            "outcome": self.outcome,
+            "decision": json.loads(r.get("decision") or "{}"),
+            "materials": json.loads(r.get("materials") or "[]"),
+            "applicant": {
+                "name": r.get("applicant_name"),
+                "phone": r.get("applicant_phone"),
+                "residence_county": r.get("residence_county"),
+            },
+            "history": [
+                {"status": e["status"], "at": _iso(e["at"]), "note": e["note"]}
+                for e in self.history
+            ],
+        }
+
+
+def create_engine(url: str) -> sa.engine.Engine:
+    """An engine that hides statement parameters (names, phones) in its errors."""
+    parsed = sa.engine.make_url(url)
+    connect_args: dict = {}
+    if parsed.get_backend_name() == "sqlite":
+        connect_args["timeout"] = 5  # wait this long for the other process's write
+    elif parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    engine = sa.create_engine(
+        url,
+        future=True,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args=connect_args,
+    )
+    if parsed.get_backend_name() == "sqlite":
+        # The web app and the action server write the same file: WAL lets readers
+        # go on while one of them writes.
+        @sa.event.listens_for(engine, "connect")
+        def _wal(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+    return engine
+
+
+def _sqlite_folder(url: sa.engine.URL) -> Path | None:
+    """The folder of an SQLite database file (created on first use), else None."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).parent
 
 
 class IntakeStore:
+    """The intake records. Tables are created on first use, so an app whose database
+    is down still starts (and says so per request) instead of failing to boot."""
+
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        self.engine = create_engine(url)
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _db(self) -> Iterator[None]:
+        """Connection-level failures become IntakeUnavailable; the original error is
+        dropped on purpose (it may carry the SQL and, without hide_parameters, data)."""
+        try:
+            if not self._ready:
+                self._create_tables()
+            yield
+        except (
+            sa.exc.OperationalError,
+            sa.exc.InterfaceError,
+            sa.exc.TimeoutError,
+            OSError,  # the SQLite folder cannot be created
+        ):
+            raise IntakeUnavailable("intake database unavailable") from None
+
+    def _create_tables(self) -> None:
+        with self._lock:
+            if self._ready:
+                return
+            folder = _sqlite_folder(self.engine.url)
+            if folder:
+                folder.mkdir(parents=True, exist_ok=True)
+            try:
+                metadata.create_all(self.engine)
+            except (sa.exc.ProgrammingError, IntegrityError):
+                # Another process created them between the check and the CREATE.
+                metadata.create_all(self.engine)
+            self._ready = True
 
     def submit(self, app: Application) -> Intake:
-        """Save an application; the same conversation never creates a second record."""
+        """Save an application; the same conversation never creates a second record.
+
+        Raises IntakeUnavailable when the database cannot be reached (nothing saved).
+        """
+        if app.channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {CHANNELS}")
+        with self._db():
+            return self._submit(app)
+
+    def _submit(self, app: Application) -> Intake:
         if app.conversation_id:
             existing = self._find_by_conversation(app.conversation_id)
             if existing:
@@ -146,8 +316,12 @@ class IntakeStore:
                         intake_events.insert(),
                         [{"intake_id": intake_id, "at": at, **e} for e in events],
                     )
-                return self.get(reference)
+                intake = self._get(reference)
+                intake.created = True
+                return intake
             except IntegrityError:
+                # Either the same conversation was submitted concurrently (return
+                # that record) or the random reference collided (try another).
                 if app.conversation_id:
                     existing = self._find_by_conversation(app.conversation_id)
                     if existing:
@@ -161,9 +335,15 @@ class IntakeStore:
                     intakes.c.conversation_id == conversation_id
                 )
             ).scalar()
-        return self.get(ref) if ref else None
+        return self._get(ref) if ref else None
 
     def get(self, reference: str) -> Intake | None:
+        """The full record (staff only). Raises IntakeUnavailable when the database
+        cannot be reached."""
+        with self._db():
+            return self._get(normalise_reference(reference))
+
+    def _get(self, reference: str) -> Intake | None:
         with self.engine.connect() as conn:
             row = (
                 conn.execute(sa.select(intakes).where(intakes.c.reference == reference))
@@ -183,27 +363,37 @@ class IntakeStore:
                 .mappings()
                 .all()
             )
+        record = dict(row)
+        for column in ("created_at", "review_due", "assign_due"):
+            record[column] = _utc(record[column])
         return Intake(
-            reference=row["reference"],
-            status=row["status"],
-            created_at=row["created_at"],
-            review_due=row["review_due"],
-            receiving_centre=row["receiving_centre"],
-            competent_centre=row["competent_centre"],
-            category=row["category"],
-            outcome=row["outcome"],
-            history=[dict(e) for e in events],
-            record=dict(row),
+            reference=record["reference"],
+            status=record["status"],
+            created_at=record["created_at"],
+            review_due=record["review_due"],
+            assign_due=record["assign_due"],
+            receiving_centre=record["receiving_centre"],
+            competent_centre=record["competent_centre"],
+            category=record["category"],
+            outcome=record["outcome"],
+            history=[{**e, "at": _utc(e["at"])} for e in events],
+            record=record,
         )
 
     def lookup(self, reference: str, phone_last4: str) -> Intake | None:
-        """Status for a citizen: reference plus the last 4 digits of the phone, else None."""
-        intake = self.get(reference.strip().upper())
+        """Status for a citizen: reference (any case) plus the last 4 digits of the
+        phone, else None — the same None for an unknown reference and wrong digits."""
+        digits = unicodedata.normalize("NFKC", phone_last4 or "").strip()
+        if not (len(digits) == 4 and digits.isascii() and digits.isdigit()):
+            return None
+        reference = normalise_reference(reference or "")
+        if not REFERENCE.match(reference):
+            return None
+        with self._db():
+            intake = self._get(reference)
         phone = (intake.record.get("applicant_phone") or "") if intake else ""
-        if (
-            not intake
-            or len(phone) < 4
-            or not hmac.compare_digest(phone[-4:], phone_last4)
+        if len(phone) < 4 or not hmac.compare_digest(
+            phone[-4:].encode(), digits.encode()
         ):
             return None
         return intake
@@ -211,22 +401,24 @@ class IntakeStore:
     def set_status(self, reference: str, status: str, note: str = "") -> Intake:
         if status not in STATUSES:
             raise ValueError(status)
+        reference = normalise_reference(reference)
         at = now()
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(intakes.c.id).where(intakes.c.reference == reference)
-            ).first()
-            if row is None:
-                raise KeyError(reference)
-            values = {"status": status}
-            if status == "decided":
-                values["assign_due"] = at + timedelta(days=ASSIGN_DAYS)
-            conn.execute(
-                intakes.update().where(intakes.c.id == row[0]).values(**values)
-            )
-            conn.execute(
-                intake_events.insert().values(
-                    intake_id=row[0], status=status, at=at, note=note
+        with self._db():
+            with self.engine.begin() as conn:
+                row = conn.execute(
+                    sa.select(intakes.c.id).where(intakes.c.reference == reference)
+                ).first()
+                if row is None:
+                    raise KeyError(reference)
+                values = {"status": status}
+                if status == "decided":
+                    values["assign_due"] = at + timedelta(days=ASSIGN_DAYS)
+                conn.execute(
+                    intakes.update().where(intakes.c.id == row[0]).values(**values)
                 )
-            )
-        return self.get(reference)
+                conn.execute(
+                    intake_events.insert().values(
+                        intake_id=row[0], status=status, at=at, note=note
+                    )
+                )
+            return self._get(reference)

@@ -6,6 +6,7 @@ Plain Python, no Rasa imports: the action server, the web API and the tests shar
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -111,10 +112,11 @@ def load_laws(laws_dir: Path = LAWS_DIR) -> dict[str, Law]:
 
 
 def find_law(name: str, laws: dict[str, Law] | None = None) -> Law | None:
-    """Accept short or full names: 劳动合同法, 中华人民共和国劳动合同法, 法援法 is not guessed."""
+    """Accept short or full names, with or without 《》: 劳动合同法,
+    《中华人民共和国劳动合同法》; 法援法 is not guessed."""
     laws = load_laws() if laws is None else laws
-    name = name.strip().removeprefix("中华人民共和国")
-    return laws.get(name)
+    name = name.strip().removeprefix("《").removesuffix("》").strip()
+    return laws.get(name.removeprefix("中华人民共和国"))
 
 
 def _normalise(text: str) -> str:
@@ -141,6 +143,20 @@ def check_citations(text: str, laws: dict[str, Law] | None = None) -> list[str]:
                 f"quote not in 《{match.group(1)}》第{match.group(2)}条: {match.group(3)}"
             )
     return problems
+
+
+ARTICLE_NUMBER = re.compile(rf"第?\s*([{NUMERAL}0-9]+)\s*条?")
+
+
+def article_number(text: str) -> int | None:
+    """'31', '三十一', '第三十一条', '第 31 条', '３１' -> 31; anything else -> None."""
+    match = ARTICLE_NUMBER.fullmatch(unicodedata.normalize("NFKC", text).strip())
+    if not match:
+        return None
+    try:
+        return chinese_to_int(match.group(1))
+    except ValueError:  # digits and numerals mixed, e.g. 3十
+        return None
 
 
 # 法律援助法第三十一条 / 民法典1077条 / 劳动合同法第82条讲的啥

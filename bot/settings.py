@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +21,23 @@ class Settings:
     endpoints: Path = ROOT / "endpoints.yml"
     credentials: Path = ROOT / "credentials.yml"
     max_message_chars: int = 2000
+    # WeChat official account (the channel stays off until a token is set).
+    wechat_token: str = field(default="", repr=False)
+    wechat_appid: str = ""
+    wechat_secret: str = field(default="", repr=False)
+    wechat_aes_key: str = field(default="", repr=False)
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_reply_budget: float = 4.5
+    # Legal-aid intake records: an SQLAlchemy URL; empty means an SQLite file in
+    # var_dir (the store creates the folder on first use).
+    database_url: str = field(default="", repr=False)
+    # Bearer token of the intake write API; empty keeps that API closed.
+    api_token: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            url = f"sqlite:///{Path(self.var_dir) / 'intakes.db'}"
+            object.__setattr__(self, "database_url", url)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -37,6 +54,14 @@ class Settings:
             endpoints=Path(env.get("XY_ENDPOINTS", ROOT / "endpoints.yml")),
             credentials=Path(env.get("XY_CREDENTIALS", ROOT / "credentials.yml")),
             max_message_chars=int(env.get("XY_MAX_MESSAGE_CHARS", 2000)),
+            wechat_token=env.get("XY_WECHAT_TOKEN", ""),
+            wechat_appid=env.get("XY_WECHAT_APPID", ""),
+            wechat_secret=env.get("XY_WECHAT_SECRET", ""),
+            wechat_aes_key=env.get("XY_WECHAT_AES_KEY", ""),
+            wechat_api_base=env.get("XY_WECHAT_API_BASE", "https://api.weixin.qq.com"),
+            wechat_reply_budget=float(env.get("XY_WECHAT_REPLY_BUDGET", 4.5)),
+            database_url=env.get("XY_DATABASE_URL", ""),
+            api_token=env.get("XY_API_TOKEN", ""),
         )
 
     def latest_model(self) -> Path:

@@ -53,13 +53,22 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
 class Stack:
     """Action server, Rasa server and web app started as real processes."""
 
-    def __init__(self, tmp: Path, *, action_port=5155, rasa_port=5105, web_port=8105):
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        action_port=5155,
+        rasa_port=5105,
+        web_port=8105,
+        env: dict[str, str] | None = None,
+    ):
         self.tmp = tmp
         self.ports = {"actions": action_port, "rasa": rasa_port, "web": web_port}
         self.endpoints = tmp / "endpoints.yml"
         self.endpoints.write_text(
             f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n",
+            f"tracker_store:\n  type: bot.tracker_store.PrivateSQLTrackerStore\n"
+            f"  dialect: sqlite\n  db: {tmp / 'tracker.db'}\n",
             encoding="utf-8",
         )
         self.env = {
@@ -70,6 +79,7 @@ class Stack:
             "XY_ACTION_PORT": str(action_port),
             "XY_VAR_DIR": str(tmp),
             "XY_ENDPOINTS": str(self.endpoints),
+            **(env or {}),
         }
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -121,3 +131,41 @@ def stack(tmp_path_factory):
         yield s
     finally:
         s.stop_all()
+
+
+# The intake store runs on both databases it supports. PostgreSQL: trust auth on
+# 127.0.0.1; every test gets its own schema (dropped afterwards), so parallel runs
+# never see each other's tables.
+POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'var' / 'intakes.db'}"
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(POSTGRES_URL, future=True)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def unreachable_postgres_url():
+    """A PostgreSQL URL on a local port nobody listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/test"

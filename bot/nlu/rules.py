@@ -3,6 +3,7 @@
 - `emergency`: a danger word list (data/knowledge/emergency.yml) backs up DIET, so a
   person in danger gets 110/120/12338 first even when the model guessed otherwise.
 - `ask_article`: "民法典1077条", "法律援助法第三十一条是什么" are statute look-ups.
+- `check_status`: a message with a legal-aid reference number (XY261201-ABCD).
 The rule's intent is put first with confidence 1.0; the model's ranking stays below
 it, so triage can still use it.
 """
@@ -19,6 +20,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.laws import article_request
+from bot.legal_aid_form import REFERENCE
 from bot.triage import danger
 
 
@@ -27,6 +29,8 @@ def rule_intent(text: str) -> str | None:
         return "emergency"
     if article_request(text):
         return "ask_article"
+    if REFERENCE.search(text):
+        return "check_status"
     return None
 
 

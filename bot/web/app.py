@@ -6,18 +6,31 @@ channel, so any number of Rasa servers can sit behind it (no sticky sockets).
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
+from bot.faq import faqs
+from bot.laws import (
+    article_number,
+    find_law,
+    int_to_chinese,
+    load_laws,
+    nearest_articles,
+)
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SETTINGS = web.AppKey("settings", Settings)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
+# Operators read the API in curl and logs too: keep the Chinese readable.
+readable_json = functools.partial(json.dumps, ensure_ascii=False)
 
 
 @web.middleware
@@ -28,7 +41,9 @@ async def errors(request: web.Request, handler):
     except web.HTTPException as exc:
         if exc.status >= 400 and request.path.startswith("/api/"):
             return web.json_response(
-                {"error": exc.reason, "message": exc.text}, status=exc.status
+                {"error": exc.reason, "message": exc.text},
+                status=exc.status,
+                dumps=readable_json,
             )
         raise
     except Exception:
@@ -39,6 +54,7 @@ async def errors(request: web.Request, handler):
                 "message": "服务暂时出了问题，请稍后再试，或拨打12348。",
             },
             status=500,
+            dumps=readable_json,
         )
 
 
@@ -71,6 +87,25 @@ async def read_json(request: web.Request) -> dict:
     return body
 
 
+async def ask_rasa(request: web.Request, path: str, payload: dict):
+    """POST to the Rasa server; a Rasa that cannot answer becomes a 503 with 12348."""
+    settings = request.app[SETTINGS]
+    try:
+        async with request.app[HTTP].post(
+            f"{settings.rasa_url}{path}",
+            json=payload,
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as response:
+            response.raise_for_status()
+            return await response.json()
+    except (aiohttp.ClientError, TimeoutError):
+        log.warning("Rasa server unreachable at %s", settings.rasa_url)
+        raise web.HTTPServiceUnavailable(
+            text="助手暂时连不上，请稍后再试，或拨打12348公共法律服务热线。",
+            content_type="text/plain",
+        ) from None
+
+
 async def chat(request: web.Request) -> web.Response:
     """POST /api/chat {"sender": str, "message": str} -> [{"text", "buttons"}...]"""
     settings = request.app[SETTINGS]
@@ -84,26 +119,101 @@ async def chat(request: web.Request) -> web.Response:
         raise bad_request(
             f"message: 一次最多 {settings.max_message_chars} 个字，请分几次发送。"
         )
-    try:
-        async with request.app[HTTP].post(
-            f"{settings.rasa_url}/webhooks/rest/webhook",
-            json={"sender": sender, "message": message},
-            timeout=aiohttp.ClientTimeout(total=30),
-        ) as response:
-            response.raise_for_status()
-            replies = await response.json()
-    except (aiohttp.ClientError, TimeoutError):
-        log.warning("Rasa server unreachable at %s", settings.rasa_url)
-        raise web.HTTPServiceUnavailable(
-            text="助手暂时连不上，请稍后再试，或拨打12348公共法律服务热线。",
-            content_type="text/plain",
-        ) from None
+    replies = await ask_rasa(
+        request, "/webhooks/rest/webhook", {"sender": sender, "message": message}
+    )
     return web.json_response(
         [
             {"text": r.get("text", ""), "buttons": r.get("buttons", [])}
             for r in replies
             if r.get("text") or r.get("buttons")
         ]
+    )
+
+
+FAQ_LIMIT_DEFAULT, FAQ_LIMIT_MAX = 5, 10
+
+
+async def faq_search(request: web.Request) -> web.Response:
+    """GET /api/faq?q=...&limit=N -> the FAQ entries Rasa's ResponseSelector ranks
+    best for q, with answer and citations (the operators' console)."""
+    settings = request.app[SETTINGS]
+    query = request.query.get("q", "")
+    if not query.strip():
+        raise bad_request("q: 请输入要查的问题。")
+    if len(query) > settings.max_message_chars:
+        raise bad_request(f"q: 问题最多 {settings.max_message_chars} 个字。")
+    raw_limit = request.query.get("limit", str(FAQ_LIMIT_DEFAULT))
+    # isascii: int() would also take "٥", " 5" and "+5"
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not (
+        1 <= int(raw_limit) <= FAQ_LIMIT_MAX
+    ):
+        raise bad_request(f"limit: 需要 1 到 {FAQ_LIMIT_MAX} 之间的整数。")
+    limit = int(raw_limit)
+    parse = await ask_rasa(request, "/model/parse", {"text": query})
+    selector = (parse.get("response_selector") or {}).get("faq") or {}
+    index = faqs()
+    results = []
+    for item in selector.get("ranking") or []:
+        key = str(item.get("intent_response_key", "")).removeprefix("faq/")
+        entry = index.get(key)
+        if entry is None:  # a model trained on other data than this checkout
+            continue
+        results.append(
+            {
+                "id": entry.key,
+                "question": entry.question,
+                "answer": entry.answer,
+                "citations": list(entry.citations),
+                "score": round(float(item.get("confidence", 0.0)), 4),
+            }
+        )
+    results.sort(key=lambda r: r["score"], reverse=True)
+    return web.json_response(
+        {"query": query, "results": results[:limit]}, dumps=readable_json
+    )
+
+
+def not_found(message: str, **details) -> web.Response:
+    return web.json_response(
+        {"error": "Not Found", "message": message, **details},
+        status=404,
+        dumps=readable_json,
+    )
+
+
+async def law_article(request: web.Request) -> web.Response:
+    """GET /api/laws/{law}/{article} -> the article's official text, verbatim."""
+    name, raw_article = request.match_info["law"], request.match_info["article"]
+    law = find_law(name)
+    if law is None:
+        known = sorted(load_laws())
+        return not_found(
+            f"没有收录《{name.strip().strip('《》')}》。"
+            f"可以查的有：{'、'.join(f'《{n}》' for n in known)}。",
+            laws=known,
+        )
+    number = article_number(raw_article)
+    if number is None:
+        raise bad_request("article: 条号写成 31、三十一 或 第三十一条 都可以。")
+    if number not in law.articles:
+        nearest = nearest_articles(law, number)
+        return not_found(
+            f"《{law.name}》一共{len(law.articles)}条，没有第{number}条。"
+            f"离得最近的是{'、'.join(f'第{n}条' for n in nearest)}。",
+            law=law.name,
+            nearest=nearest,
+        )
+    return web.json_response(
+        {
+            "law": law.name,
+            "title": law.title,
+            "article": f"第{int_to_chinese(number)}条",
+            "number": number,
+            "text": law.articles[number],
+            "source": law.source,
+        },
+        dumps=readable_json,
     )
 
 
@@ -123,6 +233,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/demo", page("demo.html"))
     app.router.add_get("/health", health)
     app.router.add_post("/api/chat", chat)
+    app.router.add_get("/api/faq", faq_search)
+    app.router.add_get("/api/laws/{law}/{article}", law_article)
     app.router.add_static("/static/", STATIC)
 
 
@@ -137,13 +249,31 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(http_client)
     setup_routes(app)
+    from bot.web import legal_aid_api  # not at the top: it imports this module
+
+    legal_aid_api.setup(app)
     return app
+
+
+class AccessLogger(AbstractAccessLogger):
+    """Method, path, status and time only: query strings (phone digits, references)
+    and client addresses stay out of the log."""
+
+    def log(self, request, response, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %.0fms", request.method, request.path, response.status, time * 1e3
+        )
 
 
 def main() -> None:
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO)
-    web.run_app(create_app(settings), host=settings.web_host, port=settings.web_port)
+    web.run_app(
+        create_app(settings),
+        host=settings.web_host,
+        port=settings.web_port,
+        access_log_class=AccessLogger,
+    )
 
 
 if __name__ == "__main__":

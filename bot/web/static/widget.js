@@ -18,6 +18,8 @@
   var KEY = "xy12348.session";
   var LOG = "xy12348.log";
   var PREFS = "xy12348.prefs";
+  var OPEN = "xy12348.open"; // sessionStorage: a reload keeps the window open
+  var PREFIX = "xy12348.";
 
   function newSender() {
     var bytes = new Uint8Array(16);
@@ -32,10 +34,17 @@
   function save(key, value) {
     try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ }
   }
+  function forget(storage) {
+    for (var i = storage.length - 1; i >= 0; i--) {
+      var key = storage.key(i);
+      if (key && key.indexOf(PREFIX) === 0) storage.removeItem(key);
+    }
+  }
 
   var sender = load(KEY, null) || newSender();
   save(KEY, sender);
   var log = load(LOG, []);
+  if (!Array.isArray(log)) log = [];
   var prefs = load(PREFS, { large: false, contrast: false });
 
   var css = document.createElement("link");
@@ -51,10 +60,11 @@
   }
 
   var root = el("div", "xy-root xy-" + mode);
-  root.style.setProperty("--xy-color", color);
+  root.style.setProperty("--xy-brand", color);
   var launcher = el("button", "xy-launcher", "法律咨询");
   launcher.type = "button";
   launcher.setAttribute("aria-label", "打开" + title);
+  launcher.setAttribute("aria-expanded", "false");
   var panel = el("section", "xy-panel");
   panel.setAttribute("role", "dialog");
   panel.setAttribute("aria-label", title);
@@ -72,7 +82,7 @@
   }
   var bigBtn = tool("大字", "切换大字模式", function () { prefs.large = !prefs.large; applyPrefs(); });
   var hcBtn = tool("高对比", "切换高对比度", function () { prefs.contrast = !prefs.contrast; applyPrefs(); });
-  tool("新对话", "开始新的对话", function () { reset(false); });
+  tool("新对话", "开始新的对话", reset);
   var exitBtn = tool("快速离开", "快速离开：清除对话并离开本页", quickExit);
   exitBtn.classList.add("xy-exit");
   if (mode === "float") tool("×", "关闭对话窗口", function () { toggle(false); });
@@ -156,37 +166,63 @@
     render(entry);
   }
 
+  function setStatus(text, cls) {
+    status.textContent = text;
+    status.className = "xy-status" + (cls ? " " + cls : "");
+  }
+
+  // An answer from our server that says what went wrong (4xx/5xx with a message).
+  function ApiError(statusCode, message) {
+    this.status = statusCode;
+    this.message = message;
+  }
+
   var busy = false;
+  // Bumped by 新对话 and 快速离开, so a late answer never lands in a conversation
+  // the person has already left.
+  var turn = 0;
   function submit(text, shown) {
     if (busy || !text || !text.trim()) return;
+    var mine = ++turn;
     busy = true;
     send.disabled = true;
     add({ who: "user", text: shown || text });
-    status.textContent = "助手正在输入…";
-    status.className = "xy-status xy-typing";
+    setStatus("助手正在输入…", "xy-typing");
     fetch(server + "/api/chat", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ sender: sender, message: text })
     }).then(function (r) {
-      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
-    }).then(function (res) {
-      if (!res.ok) throw new Error((res.body && res.body.message) || "error");
-      status.textContent = "";
-      status.className = "xy-status";
-      if (!input.value.trim() || input.value === text) input.value = "";
-      res.body.forEach(function (m) { add({ who: "bot", text: m.text, buttons: m.buttons }); });
+      return r.json().catch(function () { return null; }).then(function (body) {
+        if (r.ok && Array.isArray(body)) return body;
+        var message = body && typeof body.message === "string" ? body.message : "";
+        // Drop the field name ("message: ...") the API puts first for developers.
+        throw new ApiError(r.status, message.replace(/^[a-z_]+:\s*/, ""));
+      });
+    }).then(function (replies) {
+      if (mine !== turn) return;
+      setStatus("", "");
+      if (!input.value.trim() || (!shown && input.value.trim() === text)) input.value = "";
+      replies.forEach(function (m) { add({ who: "bot", text: m.text, buttons: m.buttons }); });
     }).catch(function (err) {
-      // Keep what the person typed; say plainly what happened.
+      if (mine !== turn) return;
+      // Take the unanswered turn off the screen; what the person typed stays put.
       log.pop();
       save(LOG, log);
       messages.removeChild(messages.lastChild);
-      if (!input.value) input.value = shown ? "" : text;
-      status.textContent = (err && err.message && err.message !== "error" && err.message.indexOf("fetch") < 0)
-        ? err.message
-        : "网络或服务暂时连不上，您的话还在输入框里，请稍后点“发送”重试；着急可拨打12348。";
-      status.className = "xy-status xy-error";
+      if (!shown && !input.value.trim()) input.value = text;
+      var isApi = err instanceof ApiError;
+      var why = isApi && err.message ? err.message : "网络或服务暂时连不上。";
+      if (isApi && err.status < 500) {
+        setStatus(why, "xy-error");
+        return;
+      }
+      var retry = shown
+        ? "请稍后再点一次“" + shown + "”。"
+        : "您的话还在输入框里，请稍后点“发送”重试。";
+      setStatus(why + retry + (why.indexOf("12348") < 0 ? "着急可拨打12348。" : ""), "xy-error");
     }).then(function () {
+      if (mine !== turn) return;
       busy = false;
       send.disabled = false;
       input.focus();
@@ -198,7 +234,7 @@
     submit(input.value.trim());
   });
   input.addEventListener("keydown", function (e) {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
       e.preventDefault();
       submit(input.value.trim());
     } else if (e.key === "Escape" && mode === "float") {
@@ -209,28 +245,33 @@
   function greet() {
     add({ who: "bot", text: "您好！我是" + title + "。请直接说说您遇到的事，我告诉您该找哪里、怎么办、能不能申请法律援助。" });
   }
-  function reset(keepStorage) {
+  function reset() {
+    turn++;
+    busy = false;
+    send.disabled = false;
     messages.textContent = "";
     log = [];
-    if (!keepStorage) {
-      sender = newSender();
-      save(KEY, sender);
-      save(LOG, log);
-    }
+    sender = newSender();
+    save(KEY, sender);
+    save(LOG, log);
+    setStatus("", "");
     greet();
   }
   function quickExit() {
-    try {
-      localStorage.removeItem(KEY);
-      localStorage.removeItem(LOG);
-      localStorage.removeItem(PREFS);
-    } catch (e) { /* ignore */ }
-    messages.textContent = "";
+    turn++;
+    log = [];
+    try { forget(localStorage); } catch (e) { /* storage blocked */ }
+    try { forget(sessionStorage); } catch (e) { /* storage blocked */ }
+    // Off the screen at once, even if the next page is slow to come.
     input.value = "";
+    messages.textContent = "";
+    if (root.parentNode) root.parentNode.removeChild(root);
     window.location.replace(exitUrl);
   }
   function toggle(open) {
     root.classList.toggle("xy-open", open);
+    launcher.setAttribute("aria-expanded", String(open));
+    try { sessionStorage.setItem(OPEN, open ? "1" : "0"); } catch (e) { /* storage blocked */ }
     if (open) input.focus(); else launcher.focus();
   }
   launcher.addEventListener("click", function () { toggle(true); });
@@ -239,7 +280,12 @@
     document.body.appendChild(root);
     applyPrefs();
     if (log.length) log.forEach(render); else greet();
-    if (mode === "page") root.classList.add("xy-open");
+    var wasOpen = false;
+    try { wasOpen = sessionStorage.getItem(OPEN) === "1"; } catch (e) { /* storage blocked */ }
+    if (mode === "page" || wasOpen) {
+      root.classList.add("xy-open");
+      launcher.setAttribute("aria-expanded", "true");
+    }
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 })();

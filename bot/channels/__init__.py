@@ -1,0 +1,1 @@
+"""Rasa input channels that citizens reach the assistant through (besides REST)."""
