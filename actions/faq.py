@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.triage import utter_category
+from bot import knowledge
 from bot.triage import FALLBACK_CATEGORY, triage
 
 # Below this the best FAQ is more often wrong than right on held-out questions
@@ -22,6 +24,13 @@ def best_faq(parse: dict) -> tuple[str, float] | None:
     return ranking[0]["intent_response_key"], ranking[0]["confidence"]
 
 
+def category_of(faq: str) -> str | None:
+    """The category whose common questions include this FAQ."""
+    return next(
+        (code for code, c in knowledge.categories().items() if faq in c.faqs), None
+    )
+
+
 class ActionAnswerFaq(Action):
     def name(self) -> str:
         return "action_answer_faq"
@@ -33,7 +42,12 @@ class ActionAnswerFaq(Action):
         best = best_faq(parse)
         if best and best[1] >= FAQ_MIN_CONFIDENCE:
             dispatcher.utter_message(response=f"utter_{best[0]}")
-            return []
+            if tracker.active_loop:  # the form asks its question next
+                return []
+            # The answer is general; this citizen's case may need more.
+            dispatcher.utter_message(response="utter_faq_next")
+            code = category_of(best[0].removeprefix("faq/")) or triage(parse).category
+            return [SlotSet("category", code)] if code else []
         result = triage(parse)
         if result.category == FALLBACK_CATEGORY:
             dispatcher.utter_message(response="utter_ask_rephrase")

@@ -171,7 +171,12 @@ class ValidateLegalAidForm(FormValidationAction):
         if value is not None:
             return {requested: value}
         category, confidence = _triaged(parse)
-        if intent in INTERRUPTIONS or (category and confidence >= TRIAGE_INTERRUPT):
+        # A story while a closed question is open is another problem; a typed answer
+        # that does not parse (a short phone number) is just a wrong answer.
+        story = (
+            category and confidence >= TRIAGE_INTERRUPT and requested not in form.TYPED
+        )
+        if intent in INTERRUPTIONS or story:
             return {}
         dispatcher.utter_message(text=self._hint(requested))
         return {requested: None}

@@ -53,7 +53,7 @@ def commands(settings: Settings) -> dict[str, list[str]]:
             str(settings.credentials),
             "--enable-api",
         ],
-        "web": [sys.executable, "-m", "bot.web.app"],
+        "web": [sys.executable, "-m", "bot.web"],
     }
 
 

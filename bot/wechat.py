@@ -428,12 +428,14 @@ class ReplyDesk:
         if exchange is None:
             exchange = _Exchange(loop.create_task(make_reply()), loop.time())
             self._remember(key, exchange, loop.time())
+        deadline = started + self.budget
         if not exchange.deferred and not exchange.task.done():
-            remaining = started + self.budget - loop.time()
-            await asyncio.wait({exchange.task}, timeout=max(remaining, 0))
+            await asyncio.wait({exchange.task}, timeout=max(deadline - loop.time(), 0))
         if exchange.deferred:
             return None
-        if exchange.task.done():
+        # Rasa's inference can hold the event loop past the deadline, so a finished
+        # reply may still be too late for WeChat: check the clock, not just the task.
+        if exchange.task.done() and loop.time() <= deadline:
             replies = self._replies(exchange.task)
             if not replies:
                 return None

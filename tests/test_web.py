@@ -155,8 +155,9 @@ def test_operator_faq_search_answers_a_divorce_question_with_the_civil_code(stac
     status, body = faq(stack, q="离婚冷静期是多少天", limit=1)
     assert status == 200, body
     [best] = body["results"]
-    assert any(c.startswith("《民法典》") for c in best["citations"]), best
-    assert "三十日" in best["answer"] or "30日" in best["answer"], best
+    assert "冷静期" in best["question"], best
+    assert best["citations"] == ["《民法典》第一千零七十七条"]
+    assert "三十天" in best["answer"], best
 
 
 def test_operator_faq_search_honours_the_limit(stack):
@@ -172,7 +173,9 @@ def test_operator_faq_search_honours_the_limit(stack):
         ({}, "q"),
         ({"q": ""}, "q"),
         ({"q": "  \t "}, "q"),
-        ({"q": "欠" * (Settings().max_message_chars + 1)}, "q"),
+        # ASCII: a request line this long in URL-encoded Chinese passes aiohttp's
+        # 8190-byte line limit first (a plain-text 400)
+        ({"q": "工资" + "a" * Settings().max_message_chars}, "q"),
         ({"q": "工资", "limit": "0"}, "limit"),
         ({"q": "工资", "limit": "11"}, "limit"),
         ({"q": "工资", "limit": "三"}, "limit"),
@@ -254,3 +257,9 @@ async def test_article_that_is_not_a_number_gets_a_400_in_chinese(web_client, ar
     status, body = await law(web_client, "民法典", article)
     assert status == 400
     assert body["message"].startswith("article: ") and "三十一" in body["message"]
+
+
+def test_an_article_asked_in_words_is_quoted_not_misunderstood(stack):
+    replies = say(stack, f"t-{uuid.uuid4().hex}", "法律援助法第三十一条是什么")
+    text = "\n".join(r["text"] for r in replies)
+    assert "第三十一条" in text and "因经济困难没有委托代理人" in text

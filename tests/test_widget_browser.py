@@ -208,6 +208,19 @@ def test_large_font_and_high_contrast_change_the_page_and_stay_on(stack, page):
     assert font_px() == normal
 
 
+def test_the_window_opens_and_closes_from_the_keyboard(stack, page):
+    open_widget(page, stack.web)
+    launcher = page.get_by_role("button", name=f"打开{WIDGET_TITLE}")
+    expect(launcher).to_be_hidden()  # not a Tab stop behind the open window
+    page.get_by_label("输入您的问题").press("Escape")
+    expect(page.get_by_role("dialog", name=WIDGET_TITLE)).to_be_hidden()
+    expect(launcher).to_be_focused()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog", name=WIDGET_TITLE)).to_be_visible()
+    expect(page.get_by_label("输入您的问题")).to_be_focused()
+
+
 def test_html_in_a_message_is_shown_as_plain_text(stack, page):
     open_widget(page, stack.web)
     text = '<img src=x onerror="window.hacked=1"><b>老板</b>欠我工资'
@@ -249,8 +262,13 @@ def test_quick_exit_clears_screen_and_storage_and_leaves(stack, page):
 def dead_rasa_web(tmp_path):
     """A second web app whose Rasa server is down (nothing listens on its port)."""
     dead = free_port()
-    web = Stack(tmp_path, action_port=free_port(), rasa_port=dead, web_port=free_port())
-    web.env["XY_RASA_URL"] = f"http://127.0.0.1:{dead}"
+    web = Stack(
+        tmp_path,
+        action_port=free_port(),
+        rasa_port=dead,
+        web_port=free_port(),
+        env={"XY_RASA_URL": f"http://127.0.0.1:{dead}"},
+    )
     web.start("web")
     try:
         yield web

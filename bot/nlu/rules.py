@@ -23,6 +23,8 @@ from bot.laws import article_request
 from bot.legal_aid_form import REFERENCE
 from bot.triage import danger
 
+MODEL_CAP = 0.9
+
 
 def rule_intent(text: str) -> str | None:
     if danger(text):
@@ -54,11 +56,14 @@ class RuleIntentClassifier(GraphComponent):
             if intent is None:
                 continue
             top = {"name": intent, "confidence": 1.0}
-            ranking = message.get(INTENT_RANKING_KEY) or []
+            # The model's guesses stay, in their order, capped: a model intent at
+            # 1.0 next to the rule's would look like a tie to the FallbackClassifier's
+            # ambiguity check (0.08) and end in "没太明白".
+            below = [
+                {**r, "confidence": min(r["confidence"], MODEL_CAP)}
+                for r in message.get(INTENT_RANKING_KEY) or []
+                if r["name"] != intent
+            ]
             message.set(INTENT, top, add_to_output=True)
-            message.set(
-                INTENT_RANKING_KEY,
-                [top, *(r for r in ranking if r["name"] != intent)],
-                add_to_output=True,
-            )
+            message.set(INTENT_RANKING_KEY, [top, *below], add_to_output=True)
         return messages

@@ -274,7 +274,3 @@ def main() -> None:
         port=settings.web_port,
         access_log_class=AccessLogger,
     )
-
-
-if __name__ == "__main__":
-    main()
