@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.nlu.segment import segment  # noqa: E402
 
 ANNOTATION = re.compile(r"\[([^\]]+)\](?:\((\w+)(?::[^)]*)?\)|(\{[^}]*\}))")
-ENTITIES = {"county", "money", "duration", "date"}
+ENTITIES = {"county", "money", "duration", "date", "choice"}
 
 
 def parse(example: str) -> tuple[str, list[tuple[int, int, str]]]:

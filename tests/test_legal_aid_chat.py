@@ -53,7 +53,7 @@ def store(stack) -> IntakeStore:
 def start_wage_claim(stack) -> Citizen:
     citizen = Citizen(stack)
     citizen.says("包工头欠我工资")  # triaged, or the contractor FAQ: both offer aid
-    notice = citizen.says("我想申请法律援助")
+    notice = citizen.clicks("申请法律援助")
     assert "个人信息" in notice and "不同意" in notice
     assert "劳动争议" in citizen.clicks("同意")  # the triaged category, to confirm
     assert "哪件事" in citizen.clicks("对，是这类")
