@@ -15,6 +15,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.faq import FAQ_MIN_CONFIDENCE, best_faq
 from bot import knowledge, legal_aid, routing
 from bot import legal_aid_form as form
 from bot.intake import IntakeStore, IntakeUnavailable
@@ -38,6 +39,7 @@ INTERRUPTIONS = {
 ALWAYS_INTERRUPT = {"emergency", "cancel", "ask_article"}
 # A typed story this clearly about a category interrupts a closed question.
 TRIAGE_INTERRUPT = 0.6
+STORY_MIN_HAN = 5
 CHANNELS = {"rest": "web", "wechat": "wechat"}
 _store: IntakeStore | None = None
 
@@ -170,11 +172,18 @@ class ValidateLegalAidForm(FormValidationAction):
         value = self._parse(requested, text, parse, tracker, answers)
         if value is not None:
             return {requested: value}
+        faq = best_faq(parse)
+        if faq and faq[1] >= FAQ_MIN_CONFIDENCE:
+            # A common question in between: answer it, then ask the same again.
+            dispatcher.utter_message(response=f"utter_{faq[0]}")
+            return {requested: None}
         category, confidence = _triaged(parse)
-        # A story while a closed question is open is another problem; a typed answer
-        # that does not parse (a short phone number) is just a wrong answer.
-        story = (
-            category and confidence >= TRIAGE_INTERRUPT and requested not in form.TYPED
+        # Another problem told in between is triaged by the rules. For typed answers
+        # only a real sentence counts: "138001" is a wrong phone number, not a story.
+        story = category and (
+            form.han_count(text) >= STORY_MIN_HAN
+            if requested in form.TYPED
+            else confidence >= TRIAGE_INTERRUPT
         )
         if intent in INTERRUPTIONS or story:
             return {}

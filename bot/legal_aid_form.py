@@ -103,6 +103,10 @@ def match_option(text: str, choices: dict[str, dict]) -> str | None:
     return best
 
 
+def han_count(text: str) -> int:
+    return sum("\u4e00" <= c <= "\u9fff" for c in text)
+
+
 def says_unknown(text: str) -> bool:
     return _contains_any(text, spec()["unknown_words"]) is not None
 

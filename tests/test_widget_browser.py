@@ -142,7 +142,9 @@ def test_wage_story_is_triaged_and_a_reply_button_is_answered(stack, page):
     question.click()
     wait_for_answer(page, before)
     expect(page.locator(".xy-user").last).to_have_text(question_title)
-    expect(page.locator(".xy-bot").last).to_contain_text("依据：")
+    # The answer with its citation, then the offer of the pre-check or a human.
+    expect(page.locator(".xy-bot").nth(before)).to_contain_text("依据：")
+    expect(page.locator(".xy-choice", has_text="申请法律援助").last).to_be_visible()
 
 
 def test_conversation_survives_a_reload_and_new_conversation_starts_fresh(stack, page):
