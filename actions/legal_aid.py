@@ -16,7 +16,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import FAQ_MIN_CONFIDENCE, best_faq
-from bot import knowledge, legal_aid, routing
+from bot import knowledge, legal_aid
 from bot import legal_aid_form as form
 from bot.intake import IntakeStore, IntakeUnavailable
 from bot.settings import Settings
@@ -266,13 +266,7 @@ def _centre(key: str) -> str:
 def centre_text(slots: dict, submitted: bool) -> str:
     """Who decides (Art. 38) and, for a submitted application, who received it."""
     texts = form.spec()["centre"]
-    a = form.answers(slots)
-    where = routing.route(
-        a.stage,
-        legal_aid.county_name(a.organ_place),
-        legal_aid.county_name(a.event_place),
-        legal_aid.county_name(a.residence_county),
-    )
+    where = legal_aid.route_of(form.answers(slots))
     lines = [
         texts["competent"].format(centre=_centre(where.competent))
         if where.competent

@@ -249,7 +249,8 @@ def _precheck(answers: Answers, county: str | None, standards) -> PreCheck:
     )
 
 
-def _route(answers: Answers) -> routing.Route:
+def route_of(answers: Answers) -> routing.Route:
+    """Competent and receiving centre (Art. 38) for these answers."""
     return routing.route(
         answers.stage,
         county_name(answers.organ_place) or answers.organ_place,
@@ -273,7 +274,7 @@ def precheck(
     result build_application gives for the same answers. No personal data involved.
     Raises InvalidAnswer."""
     check(answers)
-    return _precheck(answers, _standard_county(answers, _route(answers)), standards)
+    return _precheck(answers, _standard_county(answers, route_of(answers)), standards)
 
 
 def build_application(
@@ -306,7 +307,7 @@ def build_application(
     ):
         raise InvalidAnswer("conversation_id", "out_of_range")
 
-    where = _route(answers)
+    where = route_of(answers)
     county = _standard_county(answers, where)
     result = _precheck(answers, county, standards)
     d = result.decision
