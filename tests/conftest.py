@@ -14,6 +14,9 @@ import pytest
 from bot.settings import ROOT, Settings
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+# Several people (or agents) testing on one machine: each picks an offset so their
+# stacks' fixed test ports do not collide.
+PORT_OFFSET = int(os.environ.get("XY_TEST_PORT_OFFSET", "0"))
 MODEL = ROOT / "models" / "xinyang.tar.gz"
 
 
@@ -124,7 +127,12 @@ class Stack:
 def stack(tmp_path_factory):
     if not MODEL.exists():
         pytest.fail("no trained model: run `make train` (make test does it)")
-    s = Stack(tmp_path_factory.mktemp("stack"))
+    s = Stack(
+        tmp_path_factory.mktemp("stack"),
+        action_port=5155 + PORT_OFFSET,
+        rasa_port=5105 + PORT_OFFSET,
+        web_port=8105 + PORT_OFFSET,
+    )
     try:
         for name in ("actions", "rasa", "web"):
             s.start(name)

@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 
 import pytest
-from conftest import MODEL, Stack
+from conftest import MODEL, PORT_OFFSET, Stack
 from wechat_sim import BILLION_LAUGHS, XXE, WeChatSim
 
 WAGES = "老板跑了，俺三个月工钱没拿到，咋整"
@@ -96,7 +96,11 @@ def start_channel(tmp_path_factory, name, **kwargs):
 @pytest.fixture(scope="module")
 def wechat(tmp_path_factory):
     channel = start_channel(
-        tmp_path_factory, "wechat", actions=5255, rasa=5205, budget=4.5
+        tmp_path_factory,
+        "wechat",
+        actions=5255 + PORT_OFFSET,
+        rasa=5205 + PORT_OFFSET,
+        budget=4.5,
     )
     yield channel
     channel.stop()
@@ -105,7 +109,11 @@ def wechat(tmp_path_factory):
 @pytest.fixture(scope="module")
 def slow_wechat(tmp_path_factory):
     channel = start_channel(
-        tmp_path_factory, "wechat-slow", actions=5256, rasa=5206, budget=0.01
+        tmp_path_factory,
+        "wechat-slow",
+        actions=5256 + PORT_OFFSET,
+        rasa=5206 + PORT_OFFSET,
+        budget=0.01,
     )
     yield channel
     channel.stop()
