@@ -13,7 +13,7 @@ MODEL := models/xinyang.tar.gz
 # What the model is trained from; data/knowledge and data/laws are read at run time.
 TRAINING_INPUTS := config.yml domain.yml $(wildcard data/*.yml) $(shell find data/nlu data/dict bot/nlu -type f -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: help install train run test lint check-data validate pytest stories clean
+.PHONY: help install train run test lint check-data validate pytest stories bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/' | expand -t 14
@@ -27,7 +27,9 @@ $(SPACY_MODEL)/meta.json: $(VENV)/.installed data/knowledge/entity_patterns.yml 
 	$(PY) -m bot.nlu.spacy_rules $(SPACY_MODEL)
 
 $(MODEL): $(VENV)/.installed $(SPACY_MODEL)/meta.json $(TRAINING_INPUTS)
-	$(RASA) train --fixed-model-name xinyang --out models --quiet
+	@mkdir -p var; started=$$(date +%s); \
+	$(RASA) train --fixed-model-name xinyang --out models --quiet && \
+	echo $$(( $$(date +%s) - started )) > var/train_seconds  # read by `make bench`
 	@touch $(MODEL)
 
 train: $(MODEL)  ## train the model when data, config or dictionaries changed
@@ -53,6 +55,9 @@ stories: $(MODEL)  ## Rasa test stories
 	$(RASA) test core --stories tests/ --model $(MODEL) --fail-on-prediction-errors --out results --quiet
 
 test: lint check-data validate pytest stories  ## everything CI runs
+
+bench: $(MODEL)  ## load benchmark: latency, throughput, memory, floor model, 2 servers -> docs/benchmarks.md
+	$(PY) scripts/bench.py
 
 clean:  ## remove trained models and local data (keeps .venv)
 	rm -rf models/*.tar.gz var results

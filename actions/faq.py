@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import conversation_facts
 from actions.triage import utter_category
 from bot import knowledge
 from bot.triage import FALLBACK_CATEGORY, triage
@@ -42,14 +43,17 @@ class ActionAnswerFaq(Action):
         best = best_faq(parse)
         if best and best[1] >= FAQ_MIN_CONFIDENCE:
             dispatcher.utter_message(response=f"utter_{best[0]}")
+            faq_category = category_of(best[0].removeprefix("faq/"))
+            conversation_facts.note(tracker, "faq", faq_category)
             if tracker.active_loop:  # the form asks its question next
                 return []
             # The answer is general; this citizen's case may need more.
             dispatcher.utter_message(response="utter_faq_next")
-            code = category_of(best[0].removeprefix("faq/")) or triage(parse).category
+            code = faq_category or triage(parse).category
             return [SlotSet("category", code)] if code else []
         result = triage(parse)
         if result.category == FALLBACK_CATEGORY:
             dispatcher.utter_message(response="utter_ask_rephrase")
             return []
+        conversation_facts.note(tracker, "triage", result.category)
         return utter_category(dispatcher, result.category)

@@ -8,6 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import conversation_facts
+from actions.handoff import hand_over, not_understood_twice
 from bot import knowledge
 from bot.faq import faqs
 from bot.triage import FALLBACK_CATEGORY, TRIAGE_PREFIX, danger, triage, triage_ranking
@@ -70,6 +72,7 @@ class ActionTriage(Action):
                 response="utter_clarify", buttons=clarify_buttons(ranking[:3])
             )
             return []
+        conversation_facts.note(tracker, "triage", code)
         return utter_category(dispatcher, code)
 
 
@@ -82,6 +85,11 @@ class ActionClarify(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        # The second not-understood turn in a row: a person takes over (actions/handoff).
+        if not_understood_twice(tracker) and await hand_over(
+            dispatcher, tracker, "not_understood"
+        ):
+            return []
         parse = tracker.latest_message
         result = triage(parse)
         buttons = clarify_buttons(result.ranking[:3])

@@ -1,4 +1,5 @@
-"""Command line: `python -m bot serve` and `python -m bot triage` (also `xinyang-12348`)."""
+"""Command line: `python -m bot serve`, `python -m bot triage` and
+`python -m bot console-user` (also `xinyang-12348`)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,27 @@ def main(argv: list[str] | None = None) -> int:
         "--jsonl", action="store_true", help='read {"text": ...} lines from stdin'
     )
     tri.add_argument("--model", help="model archive (default: newest in models/)")
+    acc = sub.add_parser("console-user", help="operator console accounts")
+    acc.add_argument("action", choices=("add", "passwd", "disable", "enable", "list"))
+    acc.add_argument("username", nargs="?", help="3-32 characters: a-z 0-9 _ . -")
+    acc.add_argument(
+        "--role", choices=("operator", "centre", "admin"), default="operator"
+    )
+    acc.add_argument("--centre", help="centre key (role centre), see centres.yml")
+    acc.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin instead of asking for it",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+
+    if args.command == "console-user":
+        if args.action != "list" and not args.username:
+            acc.error("give the username")
+        from bot.cli import run_console_user
+
+        return run_console_user(args, settings.database_url)
 
     if args.command == "serve":
         from bot.serve import serve as run_serve

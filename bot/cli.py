@@ -65,3 +65,51 @@ def run(args, model: Path) -> int:
     for out in outputs:
         print(json.dumps(out, ensure_ascii=False, indent=None if args.jsonl else 2))
     return 0
+
+
+def read_password(from_stdin: bool) -> str:
+    """The new password: one line from stdin (scripts), else typed twice unseen."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("密码（至少 10 个字符，不显示）：")
+    if getpass.getpass("再输入一次：") != first:
+        raise SystemExit("两次输入的密码不一样，没有保存。")
+    return first
+
+
+def run_console_user(args, database_url: str) -> int:
+    """`python -m bot console-user add|passwd|disable|enable|list`: console accounts
+    in the intake database (the same XY_DATABASE_URL the web app uses)."""
+    from bot.console.accounts import AccountError, Accounts
+    from bot.intake import IntakeStore
+
+    store = IntakeStore(database_url)
+    accounts = Accounts(store.engine)
+    try:
+        if args.action == "list":
+            for u in accounts.list_users():
+                state = "" if u["active"] else "  (disabled)"
+                print(f"{u['username']}\t{u['role']}\t{u['centre'] or '-'}{state}")
+            return 0
+        if args.action == "add":
+            password = read_password(args.password_stdin)
+            user = accounts.create_user(
+                args.username, password, args.role, args.centre or None
+            )
+            print(f"已创建账号 {user.username}（{user.role}）。")
+        elif args.action == "passwd":
+            accounts.set_password(args.username, read_password(args.password_stdin))
+            print(f"{args.username} 的密码已更改，原来的登录都已失效。")
+        else:
+            accounts.set_active(args.username, args.action == "enable")
+            print(
+                f"{args.username} 已{'启用' if args.action == 'enable' else '停用'}。"
+            )
+    except AccountError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    return 0

@@ -33,6 +33,12 @@ ASSIGN_DAYS = 3  # 决定给予法律援助的，应当自作出决定之日起�
 REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CHANNELS = ("web", "wechat", "hotline", "api")
 CONNECT_TIMEOUT = 5  # seconds; a database that does not answer is "unavailable"
+# A reference's status is shown to whoever knows the phone's last four digits: after
+# this many wrong guesses within LOOKUP_LOCK the reference answers nothing, even to
+# the right digits, until the oldest guess is that old. Stored in the database, so
+# every web app and action server counts the same guesses.
+LOOKUP_MAX_FAILURES = 5
+LOOKUP_LOCK = timedelta(hours=1)
 
 metadata = sa.MetaData()
 intakes = sa.Table(
@@ -69,12 +75,43 @@ intake_events = sa.Table(
     sa.Column("note", sa.Text, nullable=False, default=""),
 )
 
+# Wrong phone digits, per reference (also references that do not exist, so the
+# lock-out cannot tell which ones do).
+lookup_failures = sa.Table(
+    "intake_lookup_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("reference", sa.String(20), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
 STATUSES = ("received", "transferred", "under_review", "decided")
+# Before a decision the Art. 43 seven-day clock runs.
+OPEN_STATUSES = ("received", "transferred", "under_review")
+# The moves staff make by hand; transfers have their own method (transfer).
+NEXT_STATUSES = {
+    "received": ("under_review",),
+    "transferred": ("under_review",),
+    "under_review": ("decided",),
+}
 REFERENCE = re.compile(r"^XY\d{6}-[A-Z0-9]{4}$")
 
 
 class IntakeUnavailable(Exception):
     """The database cannot be reached: nothing was saved or read. Tell the citizen."""
+
+
+@dataclass(frozen=True)
+class StatusLookup:
+    """What a citizen's status query found: the record, or nothing; `locked` when
+    too many wrong digits were tried for this reference (nothing was compared)."""
+
+    intake: Intake | None
+    retry_after: timedelta | None = None
+
+    @property
+    def locked(self) -> bool:
+        return self.retry_after is not None
 
 
 def now() -> datetime:
@@ -226,8 +263,16 @@ class IntakeStore:
     """The intake records. Tables are created on first use, so an app whose database
     is down still starts (and says so per request) instead of failing to boot."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        lookup_max_failures: int = LOOKUP_MAX_FAILURES,
+        lookup_lock: timedelta = LOOKUP_LOCK,
+    ) -> None:
         self.engine = create_engine(url)
+        self.lookup_max_failures = lookup_max_failures
+        self.lookup_lock = lookup_lock
         self._ready = False
         self._lock = threading.Lock()
 
@@ -382,21 +427,65 @@ class IntakeStore:
 
     def lookup(self, reference: str, phone_last4: str) -> Intake | None:
         """Status for a citizen: reference (any case) plus the last 4 digits of the
-        phone, else None — the same None for an unknown reference and wrong digits."""
+        phone, else None — the same None for an unknown reference, wrong digits and
+        a reference locked after too many wrong digits (see check_status)."""
+        return self.check_status(reference, phone_last4).intake
+
+    def check_status(self, reference: str, phone_last4: str) -> StatusLookup:
+        """lookup, and whether the reference is locked against guessing. Raises
+        IntakeUnavailable when the database cannot be reached."""
         digits = unicodedata.normalize("NFKC", phone_last4 or "").strip()
         if not (len(digits) == 4 and digits.isascii() and digits.isdigit()):
-            return None
+            return StatusLookup(None)
         reference = normalise_reference(reference or "")
         if not REFERENCE.match(reference):
-            return None
+            return StatusLookup(None)
         with self._db():
+            at = now()
+            since = at - self.lookup_lock
+            # Count this try first, then look: concurrent guesses (several web
+            # apps) all see each other, so no more than the limit get compared.
+            with self.engine.begin() as conn:
+                conn.execute(
+                    lookup_failures.delete().where(lookup_failures.c.at < since)
+                )
+                attempt = conn.execute(
+                    lookup_failures.insert().values(reference=reference, at=at)
+                ).inserted_primary_key[0]
+            with self.engine.connect() as conn:
+                tries = (
+                    conn.execute(
+                        sa.select(lookup_failures.c.at)
+                        .where(
+                            lookup_failures.c.reference == reference,
+                            lookup_failures.c.at >= since,
+                        )
+                        .order_by(lookup_failures.c.at)
+                    )
+                    .scalars()
+                    .all()
+                )
+            if len(tries) > self.lookup_max_failures:
+                with self.engine.begin() as conn:  # a refused try is not a guess
+                    conn.execute(
+                        lookup_failures.delete().where(lookup_failures.c.id == attempt)
+                    )
+                return StatusLookup(
+                    None, retry_after=_utc(tries[0]) + self.lookup_lock - at
+                )
             intake = self._get(reference)
-        phone = (intake.record.get("applicant_phone") or "") if intake else ""
-        if len(phone) < 4 or not hmac.compare_digest(
-            phone[-4:].encode(), digits.encode()
-        ):
-            return None
-        return intake
+            phone = (intake.record.get("applicant_phone") or "") if intake else ""
+            if len(phone) < 4 or not hmac.compare_digest(
+                phone[-4:].encode(), digits.encode()
+            ):
+                return StatusLookup(None)  # the try stays counted as a failure
+            with self.engine.begin() as conn:
+                conn.execute(
+                    lookup_failures.delete().where(
+                        lookup_failures.c.reference == reference
+                    )
+                )
+            return StatusLookup(intake)
 
     def set_status(self, reference: str, status: str, note: str = "") -> Intake:
         if status not in STATUSES:
@@ -422,3 +511,112 @@ class IntakeStore:
                     )
                 )
             return self._get(reference)
+
+    # --- staff work (the operator console) -------------------------------------
+
+    def list_intakes(
+        self,
+        *,
+        centre: str | None = None,
+        status: str | None = None,
+        category: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        overdue: bool = False,
+        limit: int = 500,
+    ) -> list[Intake]:
+        """Records, newest first. `centre` matches the receiving or the competent
+        centre; `overdue`: no decision yet and the Art. 43 review date has passed."""
+        query = sa.select(intakes).order_by(intakes.c.created_at.desc()).limit(limit)
+        if centre:
+            query = query.where(
+                sa.or_(
+                    intakes.c.receiving_centre == centre,
+                    intakes.c.competent_centre == centre,
+                )
+            )
+        if status:
+            query = query.where(intakes.c.status == status)
+        if category:
+            query = query.where(intakes.c.category == category)
+        if created_from:
+            query = query.where(intakes.c.created_at >= created_from)
+        if created_to:
+            query = query.where(intakes.c.created_at < created_to)
+        if overdue:
+            query = query.where(
+                intakes.c.status.in_(OPEN_STATUSES), intakes.c.review_due < now()
+            )
+        with self._db(), self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        result = []
+        for row in rows:
+            record = dict(row)
+            for column in ("created_at", "review_due", "assign_due"):
+                record[column] = _utc(record[column])
+            result.append(
+                Intake(
+                    reference=record["reference"],
+                    status=record["status"],
+                    created_at=record["created_at"],
+                    review_due=record["review_due"],
+                    assign_due=record["assign_due"],
+                    receiving_centre=record["receiving_centre"],
+                    competent_centre=record["competent_centre"],
+                    category=record["category"],
+                    outcome=record["outcome"],
+                    record=record,
+                )
+            )
+        return result
+
+    def transfer(self, reference: str, centre: str, note: str = "") -> Intake:
+        """全域通办: hand the record to the competent centre (Art. 38). Raises KeyError
+        (no such record) or ValueError("decided" | "same_centre" | "unknown_centre")."""
+        if centre not in knowledge.centres():
+            raise ValueError("unknown_centre")
+        reference = normalise_reference(reference)
+        with self._db():
+            with self.engine.begin() as conn:
+                row = conn.execute(
+                    sa.select(
+                        intakes.c.id,
+                        intakes.c.status,
+                        intakes.c.receiving_centre,
+                        intakes.c.competent_centre,
+                    ).where(intakes.c.reference == reference)
+                ).first()
+                if row is None:
+                    raise KeyError(reference)
+                if row.status == "decided":
+                    raise ValueError("decided")
+                if centre == (row.competent_centre or row.receiving_centre):
+                    raise ValueError("same_centre")
+                # Back to the receiving centre is not a transfer any more.
+                status = "received" if centre == row.receiving_centre else "transferred"
+                conn.execute(
+                    intakes.update()
+                    .where(intakes.c.id == row.id)
+                    .values(competent_centre=centre, status=status)
+                )
+                conn.execute(
+                    intake_events.insert().values(
+                        intake_id=row.id,
+                        status=status,
+                        at=now(),
+                        note=(f"{centre} {note}".strip()),
+                    )
+                )
+            return self._get(reference)
+
+    def advance(self, reference: str, status: str, note: str = "") -> Intake:
+        """Move a record on along NEXT_STATUSES. Raises KeyError (no such record) or
+        ValueError("not_allowed") for any other move."""
+        reference = normalise_reference(reference)
+        with self._db():
+            current = self._get(reference)
+            if current is None:
+                raise KeyError(reference)
+            if status not in NEXT_STATUSES.get(current.status, ()):
+                raise ValueError("not_allowed")
+            return self.set_status(reference, status, note)

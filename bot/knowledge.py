@@ -70,3 +70,9 @@ def centres(knowledge_dir: Path = KNOWLEDGE_DIR) -> dict[str, dict]:
 def danger_patterns(knowledge_dir: Path = KNOWLEDGE_DIR) -> dict[str, tuple[str, ...]]:
     raw = _load("emergency.yml", knowledge_dir)["patterns"]
     return {kind: tuple(words) for kind, words in raw.items()}
+
+
+@lru_cache(maxsize=4)
+def service_texts(knowledge_dir: Path = KNOWLEDGE_DIR) -> dict[str, str]:
+    """What the web app and channels say by themselves (limits, outages, bad input)."""
+    return _load("service_texts.yml", knowledge_dir)

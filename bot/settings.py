@@ -33,6 +33,20 @@ class Settings:
     database_url: str = field(default="", repr=False)
     # Bearer token of the intake write API; empty keeps that API closed.
     api_token: str = field(default="", repr=False)
+    # Message rate limits per minute (0 turns one off): per conversation (the
+    # widget's sender id, a WeChat openid) and per client address on the public
+    # /api/ endpoints. A person typing never comes near them; a script does.
+    rate_limit_per_minute: int = 40
+    rate_limit_ip_per_minute: int = 300
+    # How many reverse proxies in front of the web app append to X-Forwarded-For;
+    # 0 ignores that header (a client could forge it) and limits the peer address.
+    trusted_proxy_hops: int = 0
+    # Redis for limits shared by several processes; empty counts in each process.
+    redis_url: str = field(default="", repr=False)
+    # Operator console: how long a sign-in lasts, and whether its cookie is sent
+    # only over HTTPS (set true behind the TLS proxy; plain http://127.0.0.1 needs false).
+    console_session_hours: float = 8.0
+    console_secure_cookie: bool = False
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -62,6 +76,13 @@ class Settings:
             wechat_reply_budget=float(env.get("XY_WECHAT_REPLY_BUDGET", 4.5)),
             database_url=env.get("XY_DATABASE_URL", ""),
             api_token=env.get("XY_API_TOKEN", ""),
+            rate_limit_per_minute=int(env.get("XY_RATE_LIMIT_PER_MINUTE", 40)),
+            rate_limit_ip_per_minute=int(env.get("XY_RATE_LIMIT_IP_PER_MINUTE", 300)),
+            trusted_proxy_hops=int(env.get("XY_TRUSTED_PROXY_HOPS", 0)),
+            redis_url=env.get("XY_REDIS_URL", ""),
+            console_session_hours=float(env.get("XY_CONSOLE_SESSION_HOURS", 8)),
+            console_secure_cookie=env.get("XY_CONSOLE_SECURE_COOKIE", "").lower()
+            in ("1", "true", "yes"),
         )
 
     def latest_model(self) -> Path:

@@ -25,7 +25,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import wechat
+from bot import handoff, wechat
+from bot.knowledge import service_texts
+from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class WeChatInput(InputChannel):
     def __init__(self, settings: Settings) -> None:
         self.token = settings.wechat_token
         self.max_chars = settings.max_message_chars
+        self.per_minute = settings.rate_limit_per_minute
+        self.limiter = RateLimiter(settings.redis_url)
         self.crypto: wechat.WeChatCrypto | None = None
         if settings.wechat_aes_key:
             try:
@@ -79,6 +83,8 @@ class WeChatInput(InputChannel):
                 settings.wechat_api_base, settings.wechat_appid, settings.wechat_secret
             )
         self.choices = wechat.Choices()
+        # 转人工: while an operator holds a conversation, messages go to the operator.
+        self.handoffs = handoff.HandoffStore(settings.database_url)
         self.desk = wechat.ReplyDesk(self.deliver, budget=settings.wechat_reply_budget)
         if not self.token:
             log.info("WeChat channel not configured (XY_WECHAT_TOKEN is empty)")
@@ -201,6 +207,7 @@ class WeChatInput(InputChannel):
         async def close(app: Any, loop: Any) -> None:
             if self.api is not None:
                 await self.api.close()
+            await self.limiter.close()
 
         return hook
 
@@ -229,8 +236,18 @@ class WeChatInput(InputChannel):
             return [TEXTS["text_only"]]
         if len(text) > self.max_chars:
             return [TEXTS["too_long"].format(limit=self.max_chars)]
+        # Over the limit: a polite passive reply. An HTTP error would make WeChat
+        # retry the push, and "success" would leave the citizen without a word.
+        decision = await self.limiter.hit("openid", message.openid, self.per_minute)
+        if not decision.allowed:
+            return [
+                service_texts()["rate_limited"].format(seconds=decision.retry_after)
+            ]
 
         user = wechat.short_hash(message.openid)
+        gate = await self._handoff(handoff.before_turn, message.openid, text)
+        if gate is not None and not gate.to_rasa:
+            return gate.answer
         collector = CollectingOutputChannel()
         try:
             await on_new_message(
@@ -249,5 +266,23 @@ class WeChatInput(InputChannel):
             return [TEXTS["error"]]
         texts, payloads = wechat.render_turn(collector.messages, TEXTS["choice_hint"])
         self.choices.remember(message.openid, payloads)
+        if not texts:
+            # Rasa swallows a failed custom action (action server down) and says
+            # nothing; the form state is in the tracker store, so sending the same
+            # words again later continues where the citizen was.
+            log.warning("Rasa answered %s with nothing (action server down?)", user)
+            return [service_texts()["no_answer"]]
         log.debug("answered %s with %d message(s)", user, len(texts))
+        await self._handoff(
+            handoff.after_turn, message.openid, text, gate or handoff.Gate(), texts
+        )
         return texts
+
+    async def _handoff(self, step: Callable[..., Any], *args: Any) -> Any:
+        """A bot.handoff step, off the event loop; a database that is down never
+        stops the bot (None: carry on as if no handoff were open)."""
+        try:
+            return await asyncio.to_thread(step, self.handoffs, *args)
+        except handoff.HandoffUnavailable:
+            log.warning("handoff database unavailable: the bot answers as usual")
+            return None

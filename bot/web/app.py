@@ -16,6 +16,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from bot.faq import faqs
+from bot.inputs import clean_message
+from bot.knowledge import service_texts
 from bot.laws import (
     article_number,
     find_law,
@@ -23,12 +25,14 @@ from bot.laws import (
     load_laws,
     nearest_articles,
 )
+from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SETTINGS = web.AppKey("settings", Settings)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
+LIMITER = web.AppKey("rate_limiter", RateLimiter)
 # Operators read the API in curl and logs too: keep the Chinese readable.
 readable_json = functools.partial(json.dumps, ensure_ascii=False)
 
@@ -56,6 +60,55 @@ async def errors(request: web.Request, handler):
             status=500,
             dumps=readable_json,
         )
+
+
+def client_address(request: web.Request) -> str:
+    """The citizen's address: the peer, or with XY_TRUSTED_PROXY_HOPS = n the n-th
+    X-Forwarded-For entry from the right (the one our own proxies wrote; whatever
+    the client put further left may be forged)."""
+    hops = request.app[SETTINGS].trusted_proxy_hops
+    if hops > 0:
+        forwarded = [
+            a.strip()
+            for a in request.headers.get("X-Forwarded-For", "").split(",")
+            if a.strip()
+        ]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.remote or ""
+
+
+LOOPBACK = ("127.", "::1", "::ffff:127.")
+
+
+def too_many(seconds: int) -> web.Response:
+    return web.json_response(
+        {
+            "error": "Too Many Requests",
+            "message": service_texts()["rate_limited"].format(seconds=seconds),
+            "retry_after": seconds,
+        },
+        status=429,
+        headers={"Retry-After": str(seconds)},
+        dumps=readable_json,
+    )
+
+
+@web.middleware
+async def rate_limits(request: web.Request, handler):
+    """Per-address limit on the public JSON API (the chat adds one per sender)."""
+    if request.path.startswith("/api/"):
+        address = client_address(request)
+        # A loopback peer is a tool on this machine or a proxy whose hops are not
+        # configured: limiting it would throttle every citizen behind that proxy
+        # as one. The per-sender limit on /api/chat still applies.
+        if not address.startswith(LOOPBACK):
+            decision = await request.app[LIMITER].hit(
+                "address", address, request.app[SETTINGS].rate_limit_ip_per_minute
+            )
+            if not decision.allowed:
+                return too_many(decision.retry_after)
+    return await handler(request)
 
 
 def bad_request(message: str) -> web.HTTPBadRequest:
@@ -111,24 +164,52 @@ async def chat(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     body = await read_json(request)
     sender, message = body.get("sender"), body.get("message")
-    if not isinstance(sender, str) or not 8 <= len(sender) <= 64:
+    if (
+        not isinstance(sender, str)
+        or not 8 <= len(sender) <= 64
+        or not sender.isprintable()  # it becomes a database key
+    ):
         raise bad_request("sender: 需要 8 到 64 个字符的会话编号。")
-    if not isinstance(message, str) or not message.strip():
+    if isinstance(message, str):
+        message = clean_message(message)
+    if not isinstance(message, str) or not message:
         raise bad_request("message: 请输入要说的话。")
     if len(message) > settings.max_message_chars:
         raise bad_request(
             f"message: 一次最多 {settings.max_message_chars} 个字，请分几次发送。"
         )
+    decision = await request.app[LIMITER].hit(
+        "sender", sender, settings.rate_limit_per_minute
+    )
+    if not decision.allowed:
+        return too_many(decision.retry_after)
+    from bot.web import handoff_api  # not at the top: it imports this module
+
+    # While an operator holds the conversation, the message goes to the operator.
+    gate = await handoff_api.before_chat(request, sender, message)
+    if not gate.to_rasa:
+        return handoff_api.gated_answer(gate)
     replies = await ask_rasa(
         request, "/webhooks/rest/webhook", {"sender": sender, "message": message}
     )
-    return web.json_response(
+    if not replies:
+        # Rasa swallows a failed custom action (action server down) and answers
+        # nothing; the citizen would be left waiting. The form state is kept in
+        # the tracker store, so sending the words again continues where it was.
+        log.warning("Rasa answered nothing (is the action server running?)")
+        return web.json_response(
+            [{"text": service_texts()["no_answer"], "buttons": []}],
+            dumps=readable_json,
+        )
+    response = web.json_response(
         [
             {"text": r.get("text", ""), "buttons": r.get("buttons", [])}
             for r in replies
             if r.get("text") or r.get("buttons")
         ]
     )
+    await handoff_api.after_chat(request, sender, message, gate, replies, response)
+    return response
 
 
 FAQ_LIMIT_DEFAULT, FAQ_LIMIT_MAX = 5, 10
@@ -244,14 +325,25 @@ async def http_client(app: web.Application):
     await app[HTTP].close()
 
 
+async def rate_limiter(app: web.Application):
+    app[LIMITER] = RateLimiter(app[SETTINGS].redis_url)
+    yield
+    await app[LIMITER].close()
+
+
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[errors, rate_limits], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(http_client)
+    app.cleanup_ctx.append(rate_limiter)
     setup_routes(app)
-    from bot.web import legal_aid_api  # not at the top: it imports this module
+    # not at the top: they import this module
+    from bot.web import console, dashboard_api, handoff_api, legal_aid_api
 
     legal_aid_api.setup(app)
+    console.setup(app)
+    dashboard_api.setup(app)
+    handoff_api.setup(app)
     return app
 
 

@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import hmac
 import logging
+import math
 import unicodedata
 from http import HTTPStatus
 
@@ -30,6 +31,7 @@ from bot.intake import (
     IntakeUnavailable,
     normalise_reference,
 )
+from bot.knowledge import service_texts
 from bot.legal_aid import Answers, InvalidAnswer
 from bot.web.app import SETTINGS, read_json
 
@@ -268,11 +270,23 @@ async def get_intake(request: web.Request) -> web.Response:
             )
         if not (len(last4) == 4 and last4.isascii() and last4.isdigit()):
             return error(400, "phone_last4: 需要 4 位数字。", field="phone_last4")
-        intake = await asyncio.to_thread(store.lookup, reference, last4)
+        found = await asyncio.to_thread(store.check_status, reference, last4)
     except IntakeUnavailable:
         log.warning("intake database unavailable: status not read")
         return error(503, NOT_READ)
-    return web.json_response(intake.as_status()) if intake else error(404, NOT_FOUND)
+    if found.locked:
+        seconds = max(1, math.ceil(found.retry_after.total_seconds()))
+        message = service_texts()["lookup_locked"].format(
+            minutes=math.ceil(seconds / 60)
+        )
+        return web.json_response(
+            {"error": "Too Many Requests", "message": message, "retry_after": seconds},
+            status=429,
+            headers={"Retry-After": str(seconds)},
+        )
+    if found.intake is None:
+        return error(404, NOT_FOUND)
+    return web.json_response(found.intake.as_status())
 
 
 async def intake_store(app: web.Application):

@@ -19,6 +19,10 @@
   var LOG = "xy12348.log";
   var PREFS = "xy12348.prefs";
   var OPEN = "xy12348.open"; // sessionStorage: a reload keeps the window open
+  // 转人工: {open, after} — poll for the operator's replies (after a reload too);
+  // `after` is the last reply shown, so a later handoff never repeats old ones.
+  var HANDOFF = "xy12348.handoff";
+  var POLL_MS = 4000;
   var PREFIX = "xy12348.";
 
   function newSender() {
@@ -46,6 +50,8 @@
   var log = load(LOG, []);
   if (!Array.isArray(log)) log = [];
   var prefs = load(PREFS, { large: false, contrast: false });
+  var handoff = load(HANDOFF, { open: false, after: 0 });
+  var pollTimer = null;
 
   var css = document.createElement("link");
   css.rel = "stylesheet";
@@ -129,7 +135,7 @@
   }
 
   function render(entry) {
-    var bubble = el("div", "xy-msg xy-" + entry.who);
+    var bubble = el("div", "xy-msg xy-" + entry.who + (entry.operator ? " xy-operator" : ""));
     var lines = String(entry.text || "").split("\n");
     lines.forEach(function (line, i) {
       if (i) bubble.appendChild(document.createElement("br"));
@@ -188,11 +194,13 @@
     send.disabled = true;
     add({ who: "user", text: shown || text });
     setStatus("助手正在输入…", "xy-typing");
+    var handoffState = "";
     fetch(server + "/api/chat", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ sender: sender, message: text })
     }).then(function (r) {
+      handoffState = r.headers.get("X-Handoff") || "";
       return r.json().catch(function () { return null; }).then(function (body) {
         if (r.ok && Array.isArray(body)) return body;
         var message = body && typeof body.message === "string" ? body.message : "";
@@ -204,6 +212,9 @@
       setStatus("", "");
       if (!input.value.trim() || (!shown && input.value.trim() === text)) input.value = "";
       replies.forEach(function (m) { add({ who: "bot", text: m.text, buttons: m.buttons }); });
+      if (handoffState === "waiting" || handoffState === "held") watch();
+      // Held by an operator: the message went to them; their reply comes by polling.
+      if (handoffState === "held" && !replies.length) setStatus("已发给工作人员，请等待回复。", "");
     }).catch(function (err) {
       if (mine !== turn) return;
       // Take the unanswered turn off the screen; what the person typed stays put.
@@ -242,6 +253,51 @@
     }
   });
 
+  // While a handoff is open, fetch the operator's replies every few seconds.
+  function watch() {
+    if (!handoff.open) {
+      handoff.open = true;
+      save(HANDOFF, handoff);
+    }
+    if (!pollTimer) poll();
+  }
+  function stopWatching() {
+    clearTimeout(pollTimer);
+    pollTimer = null;
+    handoff.open = false;
+    save(HANDOFF, handoff);
+  }
+  function poll() {
+    pollTimer = null;
+    var mine = handoff;
+    var again = function () {
+      if (handoff === mine && mine.open && !pollTimer) pollTimer = setTimeout(poll, POLL_MS);
+    };
+    fetch(server + "/api/chat/updates", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender: sender, after: mine.after })
+    })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        if (handoff !== mine) return; // 新对话 or 快速离开 in between
+        if (body && Array.isArray(body.messages)) {
+          body.messages.forEach(function (m) {
+            if (m.id <= mine.after) return;
+            mine.after = m.id;
+            add({ who: "bot", operator: true, text: m.text });
+          });
+          if (body.messages.length) setStatus("", "");
+          save(HANDOFF, mine);
+          if (body.handoff !== "waiting" && body.handoff !== "held") {
+            stopWatching();
+            return;
+          }
+        }
+        again();
+      }, again);
+  }
+
   function greet() {
     add({ who: "bot", text: "您好！我是" + title + "。请直接说说您遇到的事，我告诉您该找哪里、怎么办、能不能申请法律援助。" });
   }
@@ -255,10 +311,16 @@
     save(KEY, sender);
     save(LOG, log);
     setStatus("", "");
+    clearTimeout(pollTimer);
+    pollTimer = null;
+    handoff = { open: false, after: 0 };
+    save(HANDOFF, handoff);
     greet();
   }
   function quickExit() {
     turn++;
+    clearTimeout(pollTimer);
+    handoff = { open: false, after: 0 };
     log = [];
     try { forget(localStorage); } catch (e) { /* storage blocked */ }
     try { forget(sessionStorage); } catch (e) { /* storage blocked */ }
@@ -280,6 +342,7 @@
     document.body.appendChild(root);
     applyPrefs();
     if (log.length) log.forEach(render); else greet();
+    if (handoff.open) poll();
     var wasOpen = false;
     try { wasOpen = sessionStorage.getItem(OPEN) === "1"; } catch (e) { /* storage blocked */ }
     if (mode === "page" || wasOpen) {
