@@ -38,9 +38,11 @@ def county_in(tracker: Tracker) -> str | None:
     return residence if isinstance(residence, str) else None
 
 
-def _record(kind: str, sender_id: str, channel: str, category, county) -> None:
+def _record(
+    board: Dashboard, kind: str, sender_id: str, channel: str, category, county
+):
     try:
-        dashboard().record(
+        board.record(
             kind,
             sender_id=sender_id,
             input_channel=channel,
@@ -59,9 +61,16 @@ def note(tracker: Tracker, kind: str, category: str | None = None) -> None:
     if not channel:
         return
     try:
+        board = dashboard()  # no I/O yet: the engine connects on first use
         task = asyncio.get_running_loop().create_task(
             asyncio.to_thread(
-                _record, kind, tracker.sender_id, channel, category, county_in(tracker)
+                _record,
+                board,
+                kind,
+                tracker.sender_id,
+                channel,
+                category,
+                county_in(tracker),
             )
         )
     except Exception as exc:

@@ -14,6 +14,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import conversation_facts
 from bot import handoff
 from bot.handoff import HandoffStore, HandoffUnavailable
 from bot.settings import Settings
@@ -120,6 +121,8 @@ async def hand_over(
             dispatcher.utter_message(text=handoff.text("already_queued"))
         return asked
     log.info("handoff %s queued (%s, %s)", case.id, channel, reason)
+    category = slots.get("category") or slots.get("la_category")
+    conversation_facts.note(tracker, "handoff", category)  # the dashboard's count
     if not asked:
         answer = f"{handoff.text('not_understood')}\n{answer}"
     dispatcher.utter_message(text=answer)

@@ -120,6 +120,7 @@ class ActionEmergency(Action):
             result.category != FALLBACK_CATEGORY
             and result.confidence >= EMERGENCY_TRIAGE_MIN
         ):
+            conversation_facts.note(tracker, "triage", result.category)
             return utter_category(dispatcher, result.category)
         return []
 

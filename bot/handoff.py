@@ -36,6 +36,7 @@ from bot import knowledge
 from bot.intake import _iso, _sqlite_folder, _utc, create_engine, now
 from bot.knowledge import KNOWLEDGE_DIR
 from bot.legal_aid import PHONE_JUNK, normalise_phone
+from bot.triage import danger
 
 CHINA = timezone(timedelta(hours=8))  # no daylight saving: a fixed offset is exact
 CHANNELS = ("web", "wechat")
@@ -483,6 +484,21 @@ class HandoffStore:
         ).inserted_primary_key[0]
         return Message(message_id, at, sender, text, operator, delivered)
 
+    def last_operator_activity(self, handoff_id: int) -> datetime:
+        """When the holder last took or wrote (the citizen waits on this)."""
+        with self._db(), self.engine.connect() as conn:
+            taken = conn.execute(
+                sa.select(handoffs.c.taken_at).where(handoffs.c.id == handoff_id)
+            ).scalar()
+            wrote = conn.execute(
+                sa.select(sa.func.max(handoff_messages.c.at)).where(
+                    handoff_messages.c.handoff_id == handoff_id,
+                    handoff_messages.c.sender == "operator",
+                )
+            ).scalar()
+        times = [_utc(t) for t in (taken, wrote) if t is not None]
+        return max(times) if times else now()
+
     def set_callback(self, handoff_id: int, phone: str) -> None:
         with self._db(), self.engine.begin() as conn:
             conn.execute(
@@ -669,6 +685,9 @@ class Gate:
 
     handoff: Handoff | None = None  # the conversation's open handoff, if any
     answer: list[str] | None = None  # None: ask Rasa; else send these instead
+    # Handed back just now because the operator had gone quiet: the "handed back"
+    # line, for channels that must send it themselves (WeChat; the widget polls).
+    resumed: Message | None = None
 
     @property
     def to_rasa(self) -> bool:
@@ -676,14 +695,22 @@ class Gate:
 
 
 def before_turn(store: HandoffStore, conversation_id: str, message: str) -> Gate:
-    """Held by an operator: the message goes to the operator only (no answer now).
-    Waiting outside working hours and the message is a phone number: it is kept
-    for the call-back. Otherwise the bot answers as usual. Blocking: use to_thread."""
+    """Held by an operator: the message goes to the operator only (no answer now) —
+    except danger, which the bot answers at once too (110 first), and except when
+    the operator has been silent for held_idle_minutes (then the bot takes over
+    again). Waiting outside working hours and the message is a phone number: it is
+    kept for the call-back. Otherwise the bot answers. Blocking: use to_thread."""
     case = store.active(conversation_id)
     if case is None:
         return Gate()
     if case.status == "held":
+        idle = timedelta(minutes=float(spec()["held_idle_minutes"]))
+        if now() - store.last_operator_activity(case.id) > idle:
+            closed, line = store.release(case.id, "", override=True)
+            return Gate(resumed=line)
         store.record(case.id, "citizen", message)
+        if danger(message):
+            return Gate(case)
         return Gate(case, [])
     if case.outside_hours and not case.callback_phone:
         number = callback_number(message)
@@ -712,8 +739,10 @@ def after_turn(
         return None
     with store._db(), store.engine.begin() as conn:
         # A handoff opened by this very turn already has the message in its
-        # transcript (copied from the tracker); only the bot's answer is new.
-        if gate.handoff is not None and gate.handoff.id == case.id:
+        # transcript (copied from the tracker); only the bot's answer is new. A
+        # held one (danger passed through) has it already too.
+        known = gate.handoff is not None and gate.handoff.id == case.id
+        if known and gate.handoff.status == "waiting":
             store._insert(conn, case.id, "citizen", message)
         for line in bot_texts:
             if line.strip():

@@ -487,7 +487,16 @@ class IntakeStore:
                 )
             return StatusLookup(intake)
 
-    def set_status(self, reference: str, status: str, note: str = "") -> Intake:
+    def set_status(
+        self,
+        reference: str,
+        status: str,
+        note: str = "",
+        *,
+        from_statuses: tuple[str, ...] | None = None,
+    ) -> Intake:
+        """Set the status; with `from_statuses`, only from one of those (checked in
+        the same transaction, else ValueError("not_allowed"))."""
         if status not in STATUSES:
             raise ValueError(status)
         reference = normalise_reference(reference)
@@ -495,10 +504,14 @@ class IntakeStore:
         with self._db():
             with self.engine.begin() as conn:
                 row = conn.execute(
-                    sa.select(intakes.c.id).where(intakes.c.reference == reference)
+                    sa.select(intakes.c.id, intakes.c.status)
+                    .where(intakes.c.reference == reference)
+                    .with_for_update()
                 ).first()
                 if row is None:
                     raise KeyError(reference)
+                if from_statuses is not None and row[1] not in from_statuses:
+                    raise ValueError("not_allowed")
                 values = {"status": status}
                 if status == "decided":
                     values["assign_due"] = at + timedelta(days=ASSIGN_DAYS)
@@ -584,7 +597,9 @@ class IntakeStore:
                         intakes.c.status,
                         intakes.c.receiving_centre,
                         intakes.c.competent_centre,
-                    ).where(intakes.c.reference == reference)
+                    )
+                    .where(intakes.c.reference == reference)
+                    .with_for_update()
                 ).first()
                 if row is None:
                     raise KeyError(reference)
@@ -612,11 +627,5 @@ class IntakeStore:
     def advance(self, reference: str, status: str, note: str = "") -> Intake:
         """Move a record on along NEXT_STATUSES. Raises KeyError (no such record) or
         ValueError("not_allowed") for any other move."""
-        reference = normalise_reference(reference)
-        with self._db():
-            current = self._get(reference)
-            if current is None:
-                raise KeyError(reference)
-            if status not in NEXT_STATUSES.get(current.status, ()):
-                raise ValueError("not_allowed")
-            return self.set_status(reference, status, note)
+        allowed = tuple(s for s, moves in NEXT_STATUSES.items() if status in moves)
+        return self.set_status(reference, status, note, from_statuses=allowed)

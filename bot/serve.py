@@ -57,6 +57,26 @@ def commands(settings: Settings) -> dict[str, list[str]]:
     }
 
 
+def console_hint(settings: Settings) -> str:
+    """How to create the first administrator, while there is none."""
+    from bot.console.accounts import Accounts
+    from bot.intake import IntakeStore
+
+    store = IntakeStore(settings.database_url)
+    try:
+        if Accounts(store.engine).count_admins():
+            return ""
+    except Exception:  # the database is down: the web app says so per request
+        return ""
+    finally:
+        store.close()
+    return (
+        "  还没有管理员账号。先创建第一个管理员（按提示输入两次密码）：\n"
+        "    .venv/bin/python -m bot console-user add admin --role admin\n"
+        "  接线员、县区中心工作人员：--role operator，或 --role centre --centre 中心代码\n"
+    )
+
+
 def serve(settings: Settings) -> int:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -74,8 +94,11 @@ def serve(settings: Settings) -> int:
             if not _wait(url, processes[name], timeout=180):
                 print(f"{name} did not start; see the messages above.", file=sys.stderr)
                 return 1
+        base = f"http://{settings.web_host}:{settings.web_port}"
         print(
-            f"\n  12348 智能法律服务助手已启动：http://{settings.web_host}:{settings.web_port}/\n"
+            f"\n  12348 智能法律服务助手已启动：{base}/\n"
+            f"  工作人员控制台：{base}/console/\n"
+            f"{console_hint(settings)}"
             "  按 Ctrl-C 停止。\n",
             flush=True,
         )

@@ -1,8 +1,8 @@
 """`make bench`: per-turn latency, throughput, memory and start-up on this machine.
 
 Usage: .venv/bin/python scripts/bench.py [--conversations 8] [--turns 10]
-                                         [--configs floor,embedded,production]
-                                         [--out docs/benchmarks.md]
+           [--configs floor,embedded,production] [--servers 2] [--no-write]
+           [--url http://127.0.0.1:5005,...] [--py-spy PATH] [--stock-tracker-store]
 
 Starts each configuration on its own ports (base XY_BENCH_PORT, default 5600), drives
 bounded loopback load against Rasa's REST channel (N conversations at once, each M
@@ -18,6 +18,10 @@ around them is kept). Configurations:
 - production: deploy/endpoints.production.yml on a scratch PostgreSQL database and
   Redis prefix (scripts/production.py), first one Rasa server, then two behind a
   per-turn round robin (no stickiness: the worst case for shared state).
+
+--url drives already running Rasa servers (a stack started with `make run`, say)
+and starts nothing. --py-spy samples the Rasa server's stacks during each load
+(py-spy is not a project dependency: `pip install --target /tmp/pyspy py-spy`).
 
 This is a benchmark, not a test: it prints what it measured and never fails on a
 number. The model must exist (`make train`); the script never trains it.
@@ -52,6 +56,8 @@ from bot.settings import ROOT, Settings  # noqa: E402
 
 FLOOR_DIR = ROOT / "scripts" / "bench_floor"
 BENCH_DIR = ROOT / "var" / "bench"
+PROJECT_STORE = "bot.tracker_store.PrivateSQLTrackerStore"
+STORES = {False: "the project's (write-ahead log)", True: "Rasa's (rollback journal)"}
 MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
 BASE_ENV = {
     "RASA_TELEMETRY_ENABLED": "false",
@@ -139,6 +145,18 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children that are alive."""
+    ticks = 0
+    for p in descendants(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class Service:
     """One server process: started, polled for memory, stopped with its children."""
 
@@ -163,6 +181,11 @@ class Service:
     def sample(self) -> None:
         if self.process and self.process.poll() is None:
             self.peak_mb = max(self.peak_mb, rss_mb(self.process.pid))
+
+    def cpu(self) -> float:
+        if self.process and self.process.poll() is None:
+            return cpu_seconds(self.process.pid)
+        return 0.0
 
     def stop(self) -> None:
         if not self.process or self.process.poll() is not None:
@@ -247,6 +270,7 @@ class Load:
     memory: dict[str, float] = field(default_factory=dict)  # process -> peak MB
     startup: dict[str, float] = field(default_factory=dict)  # process -> seconds
     load_average: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    cpu_ms_per_turn: dict[str, float] = field(default_factory=dict)
 
     def percentile(self, p: float, kind: str | None = None) -> float:
         values = sorted(ms for k, ms in self.latencies if kind in (None, k))
@@ -441,6 +465,43 @@ def sqlite_read_ms(db: Path, sender: str, repeats: int) -> float:
     return median_ms(samples)
 
 
+# Where a sampled stack of the Rasa server spends its time: the first bucket with a
+# frame in the stack wins, so the order matters (every stack runs under the HTTP
+# server; building an action request serialises the domain).
+BUCKETS = [
+    ("tracker store: load/save, event replay", ("tracker_store.py",)),
+    ("lock store", ("lock_store.py",)),
+    ("action server call (request building)", ("core/actions/action.py",)),
+    ("NLU", ("rasa/nlu/", "bot/nlu/", "spacy/", "jieba/")),
+    ("policies", ("core/policies/", "core/featurizers/")),
+    ("domain / tracker state", ("shared/core/domain.py", "shared/core/trackers.py")),
+    ("HTTP server and channel", ("sanic/", "core/channels/")),
+]
+
+
+ACTION_BUCKETS = [
+    ("database (intake store, dashboard facts)", ("sqlalchemy/", "bot/intake.py")),
+    ("project actions and domain code", ("/actions/", "/bot/")),
+    ("rasa-sdk: request, tracker and domain parsing", ("rasa_sdk/",)),
+    ("HTTP server", ("sanic/",)),
+]
+
+
+def spy_buckets(raw: Path, buckets: list) -> dict[str, float]:
+    """Share of the samples per bucket, from py-spy's raw (collapsed) output."""
+    counts: dict[str, int] = {}
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        bucket = next(
+            (b for b, marks in buckets if any(m in stack for m in marks)), "other"
+        )
+        counts[bucket] = counts.get(bucket, 0) + int(count)
+    total = sum(counts.values()) or 1
+    return {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
 # --- the floor model -------------------------------------------------------------
 
 
@@ -501,6 +562,10 @@ class Bench:
         self.base = int(os.environ.get("XY_BENCH_PORT", "5600"))
         self.python = sys.executable
         self.rasa = str(Path(sys.executable).parent / "rasa")
+        self.spy_outputs: dict[tuple[str, str], Path] = {}
+        # The SQLite profiles' tracker store; Rasa's own one (rollback journal) is
+        # the "before" of the write-ahead-log change in docs/benchmarks.md.
+        self.store = "SQL" if args.stock_tracker_store else PROJECT_STORE
 
     def settings(self, env: dict[str, str]) -> Settings:
         return Settings.from_env(env)
@@ -539,21 +604,54 @@ class Bench:
     ) -> Load:
         load = Load(label, len(urls))
         print(f"{label}: {self.args.conversations} x {self.args.turns} ...", flush=True)
+        running = [s for s in self.sampler.services if s.cpu()]
+        before = {s.name: s.cpu() for s in running}
+        spies = self.py_spy(label, running)
         asyncio.run(
             drive(urls, self.args.conversations, self.args.turns, script, again, load)
         )
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
+            spy.wait(timeout=60)
+        turns = max(1, len(load.latencies))
+        load.cpu_ms_per_turn = {
+            s.name: (s.cpu() - before[s.name]) * 1000 / turns for s in running
+        }
         return load
+
+    def py_spy(self, label: str, services: list[Service]) -> list[subprocess.Popen]:
+        """Sample the first Rasa server's and the action server's stacks, if asked."""
+        if not self.args.py_spy:
+            return []
+        BENCH_DIR.mkdir(parents=True, exist_ok=True)
+        spies = []
+        for kind in ("rasa server", "action server"):
+            service = next((s for s in services if s.name.startswith(kind)), None)
+            if not service:
+                continue
+            out = BENCH_DIR / f"py-spy-{label}-{kind}.txt".replace(" ", "-")
+            self.spy_outputs[(label, kind)] = out
+            spies.append(
+                subprocess.Popen(
+                    [self.args.py_spy, "record", "--pid", str(service.process.pid)]
+                    + ["--rate", "50", "--format", "raw", "--output", str(out)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        time.sleep(1)  # attached before the first turn
+        return spies
 
     def floor(self) -> tuple[Load, dict]:
         model, train_seconds, trained = floor_model()
         port = self.base + 10
         endpoints = self.workdir / "floor-endpoints.yml"
         endpoints.write_text(
-            "tracker_store:\n  type: SQL\n  dialect: sqlite\n"
+            f"tracker_store:\n  type: {self.store}\n  dialect: sqlite\n"
             f"  db: {self.workdir / 'floor-tracker.db'}\n"
         )
         env = {**os.environ, **BASE_ENV}
-        server = self.rasa_server("floor rasa", model, port, endpoints, env)
+        server = self.rasa_server("rasa server (floor)", model, port, endpoints, env)
         try:
             url = f"http://127.0.0.1:{port}"
             startup = first_answer(url, server)
@@ -585,7 +683,8 @@ class Bench:
             (ROOT / "endpoints.yml")
             .read_text(encoding="utf-8")
             .replace("127.0.0.1:5055", f"127.0.0.1:{port + 1}")
-            .replace("db: var/tracker.db", f"db: {var / 'tracker.db'}"),
+            .replace("db: var/tracker.db", f"db: {var / 'tracker.db'}")
+            .replace(f"type: {PROJECT_STORE}", f"type: {self.store}"),
             encoding="utf-8",
         )
         env["XY_ENDPOINTS"] = str(endpoints)
@@ -720,6 +819,7 @@ def report(
     floor_train: float | None,
     load_before: tuple[float, float, float],
     started: str,
+    spy: dict[tuple[str, str], dict[str, float]],
 ) -> str:
     lines = [
         f"Run {started} UTC: `scripts/bench.py --conversations {args.conversations} "
@@ -728,6 +828,7 @@ def report(
         "",
         f"- Machine: {facts['cpu']}, {facts['memory']} RAM; {facts['os']}; "
         f"Python {facts['python']}, Rasa {facts['rasa']}.",
+        f"- SQLite tracker store: {STORES[args.stock_tracker_store]}.",
         f"- Load average before the run: {load_before[0]:.2f} / {load_before[1]:.2f} / "
         f"{load_before[2]:.2f} (1/5/15 min); other work shares these cores.",
         f"- Training the project model: {training_seconds()}.",
@@ -769,6 +870,17 @@ def report(
         starts = ", ".join(f"{k} {v:.1f} s" for k, v in load.startup.items())
         memory = ", ".join(f"{k} {v:.0f} MB" for k, v in load.memory.items())
         lines.append(f"- {load.label}: start-up {starts}; memory {memory}")
+    lines += [
+        "",
+        "CPU time per turn, by process (ms; PostgreSQL and Redis not counted):",
+    ]
+    lines.append("")
+    for load in loads:
+        cpu = ", ".join(f"{k} {v:.0f}" for k, v in load.cpu_ms_per_turn.items())
+        lines.append(f"- {load.label}: {cpu}")
+    for (label, kind), buckets in spy.items():
+        lines += ["", f"Where the {kind}'s time went ({label}, py-spy samples):", ""]
+        lines += [f"- {name}: {share:.0%}" for name, share in buckets.items()]
     for name, profile in profiles.items():
         lines += [
             "",
@@ -824,6 +936,19 @@ def main() -> None:
     parser.add_argument("--configs", default="floor,embedded,production")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-write", action="store_true", help="only print")
+    parser.add_argument(
+        "--url",
+        default="",
+        help="drive running Rasa servers instead (comma-separated); starts nothing",
+    )
+    parser.add_argument(
+        "--stock-tracker-store",
+        action="store_true",
+        help="SQLite profiles on Rasa's SQLTrackerStore (the before of the WAL change)",
+    )
+    parser.add_argument(
+        "--py-spy", default="", help="path to py-spy: sample the Rasa server's stacks"
+    )
     args = parser.parse_args()
     configs = args.configs.split(",")
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
@@ -835,6 +960,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="xy-bench-") as tmp, Sampler() as sampler:
         bench = Bench(args, Path(tmp), sampler)
         try:
+            if args.url:
+                urls = [u.strip().rstrip("/") for u in args.url.split(",")]
+                loads.append(bench.run_load("running", urls, OURS, OURS_AGAIN))
+                configs = []
             if "floor" in configs:
                 load, profile = bench.floor()
                 floor_train = profile["train_seconds"]
@@ -849,7 +978,12 @@ def main() -> None:
         finally:
             for service in sampler.services:
                 service.stop()
-    body = report(args, facts, loads, profiles, floor_train, load_before, started)
+        spy = {
+            key: spy_buckets(path, ACTION_BUCKETS if "action" in key[1] else BUCKETS)
+            for key, path in bench.spy_outputs.items()
+            if path.exists()
+        }
+    body = report(args, facts, loads, profiles, floor_train, load_before, started, spy)
     print("\n" + body)
     if not args.no_write:
         write_report(args.out, body)

@@ -20,6 +20,26 @@ PORT_OFFSET = int(os.environ.get("XY_TEST_PORT_OFFSET", "0"))
 MODEL = ROOT / "models" / "xinyang.tar.gz"
 
 
+@pytest.fixture(autouse=True)
+def dashboard_facts_stay_in_the_test(tmp_path, monkeypatch):
+    """Actions run in-process record anonymous dashboard facts in the background:
+    into this test's own database, never into var/ of the checkout."""
+    from actions import conversation_facts
+    from bot.dashboard import Dashboard
+
+    made: list[Dashboard] = []
+
+    def dashboard() -> Dashboard:
+        if not made:
+            made.append(Dashboard(f"sqlite:///{tmp_path / 'facts' / 'facts.db'}"))
+        return made[0]
+
+    monkeypatch.setattr(conversation_facts, "dashboard", dashboard)
+    yield
+    for board in made:
+        board.close()
+
+
 @pytest.fixture(scope="session")
 def triager():
     from bot.cli import Triager

@@ -69,9 +69,18 @@ def fake_parse(text: str) -> dict:
         "response_selector": {
             "faq": {
                 "ranking": [
-                    {"intent_response_key": "faq/labor_unpaid_wages", "confidence": 0.7},
-                    {"intent_response_key": "faq/not_in_this_checkout", "confidence": 0.2},
-                    {"intent_response_key": "faq/labor_wage_evidence", "confidence": 0.1},
+                    {
+                        "intent_response_key": "faq/labor_unpaid_wages",
+                        "confidence": 0.7,
+                    },
+                    {
+                        "intent_response_key": "faq/not_in_this_checkout",
+                        "confidence": 0.2,
+                    },
+                    {
+                        "intent_response_key": "faq/labor_wage_evidence",
+                        "confidence": 0.1,
+                    },
                 ]
             }
         },
@@ -205,7 +214,9 @@ async def test_a_forged_or_stale_cookie_is_not_a_session(server):
 # --- signing in -----------------------------------------------------------------------
 
 
-async def test_sign_in_sets_a_strict_httponly_cookie_and_me_gives_the_csrf_token(server):
+async def test_sign_in_sets_a_strict_httponly_cookie_and_me_gives_the_csrf_token(
+    server,
+):
     response = await server.post(
         "/console/api/login", json={"username": "XiXian1 ", "password": PASSWORD}
     )
@@ -258,7 +269,9 @@ async def test_a_change_without_the_csrf_header_is_refused(server):
         )
         assert response.status == 403
         assert "刷新页面" in (await response.json())["message"]
-    ok = await server.post("/console/api/analyse", json={"text": CALL}, headers=csrf(me))
+    ok = await server.post(
+        "/console/api/analyse", json={"text": CALL}, headers=csrf(me)
+    )
     assert ok.status == 200
 
 
@@ -329,7 +342,9 @@ async def test_the_audit_log_and_the_call_view_are_not_for_everyone(server):
     )
     assert call.status == 403
     page = await server.get("/console/call", allow_redirects=False)
-    assert page.status == 403
+    assert page.status == 403 and "不能打开这个页面" in await page.text()
+    home = await server.get("/console/", allow_redirects=False)
+    assert home.headers["Location"] == "/console/records"  # a centre's start page
     me = await sign_in(server, "op1")
     assert (await server.get("/console/api/audit")).status == 403
     await sign_in(server, "admin1")
@@ -475,6 +490,8 @@ async def test_the_call_analysis_refuses_bad_input(server):
         ({"text": 42}, "text"),
         ({"text": "字" * (MAX_CALL_CHARS + 1)}, "text"),
         ({"text": "工资", "name": "张三"}, "name"),
+        ({"text": "工资", "category": "cooking"}, "category"),
+        ({"text": "工资", "category": ["labor"]}, "category"),
     ):
         response = await server.post(
             "/console/api/analyse", json=body, headers=csrf(me)
@@ -646,3 +663,57 @@ async def test_the_audit_log_cannot_be_changed_from_the_console(server):
         e["action"] for e in everything["entries"]
     }
     assert not hasattr(audit, "delete") and not hasattr(audit, "update")
+
+
+async def test_accounts_records_transfer_and_audit_on_both_databases(
+    database_url, tmp_path
+):
+    async with (
+        fake_rasa() as rasa_url,
+        console(tmp_path, database_url=database_url, rasa_url=rasa_url) as client,
+    ):
+        reference = await asyncio.to_thread(seed, database_url, "息县")
+        me = await sign_in(client, "op1")
+        listed = await (await client.get("/console/api/records?status=received")).json()
+        assert [r["reference"] for r in listed["records"]] == [reference]
+        moved = await client.post(
+            f"/console/api/records/{reference}/transfer",
+            json={"centre": "gushi"},
+            headers=csrf(me),
+        )
+        assert moved.status == 200
+        await sign_in(client, "admin1")
+        body = await (await client.get(f"/console/api/audit?target={reference}")).json()
+        assert [(e["who"], e["action"]) for e in body["entries"]] == [
+            ("op1", "intake.transfer")
+        ]
+
+
+def test_start_up_message_tells_how_to_create_the_first_administrator(tmp_path):
+    from bot.serve import console_hint
+
+    settings = Settings(var_dir=tmp_path)
+    assert "console-user add admin --role admin" in console_hint(settings)
+    make_accounts(settings.database_url)
+    assert console_hint(settings) == ""
+
+
+async def test_the_operator_can_settle_the_category_the_model_was_unsure_of(server):
+    me = await sign_in(server, "op1")
+    text = "我家住在息县，去年的事了，一直没人管"
+    unsure = await (
+        await server.post("/console/api/analyse", json={"text": text}, headers=csrf(me))
+    ).json()
+    assert unsure["category"] is None and unsure["precheck"] is None
+    assert unsure["ranking"][0]["category"] == "debt"  # shown, not acted on
+    settled = await (
+        await server.post(
+            "/console/api/analyse",
+            json={"text": text, "category": "domestic_violence"},
+            headers=csrf(me),
+        )
+    ).json()
+    assert settled["category"]["source"] == "operator"
+    assert settled["precheck"]["outcome"] == "no_means_test"  # Art. 32 (四)
+    assert [f["key"] for f in settled["flags"]][:1] == ["protection_order"]
+    assert settled["fields"]["category"] == "domestic_violence"

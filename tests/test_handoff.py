@@ -4,7 +4,7 @@ numbers, and the actions that queue a conversation and tell the citizen what nex
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from rasa_sdk import Tracker
@@ -321,3 +321,66 @@ async def test_a_fallback_after_an_understood_turn_is_not_repeated_failure(queue
     events = [*WAGES_TURN, fallback("嗯", 5.0)]
     await run(ActionClarify(), tracker(events, sender))
     assert queue.active(sender) is None
+
+
+# --- the channels' gate ------------------------------------------------------------
+
+
+def test_while_held_the_citizen_talks_to_the_operator_not_the_bot(store):
+    conversation = "web-" + "1" * 32
+    case, _ = queue_one(store, conversation)
+    gate = handoff.before_turn(store, conversation, "还在吗")
+    assert gate.to_rasa  # waiting: the bot still answers
+    handoff.after_turn(store, conversation, "还在吗", gate, ["在的，工作人员马上来。"])
+    store.take(case.id, "li")
+    gate = handoff.before_turn(store, conversation, "仲裁要多久")
+    assert not gate.to_rasa and gate.answer == []
+    lines = [(m.sender, m.text) for m in store.get(case.id).messages]
+    assert lines[3:] == [
+        ("citizen", "还在吗"),
+        ("bot", "在的，工作人员马上来。"),
+        ("system", handoff.text("operator_joined")),
+        ("citizen", "仲裁要多久"),
+    ]
+
+
+def test_danger_reaches_the_bot_even_while_an_operator_holds_it(store):
+    conversation = "web-" + "2" * 32
+    case, _ = queue_one(store, conversation)
+    store.take(case.id, "li")
+    gate = handoff.before_turn(store, conversation, "他拿着刀要砍我")
+    assert gate.to_rasa  # 110 comes first, from the bot, now
+    handoff.after_turn(store, conversation, "他拿着刀要砍我", gate, ["请马上拨打110"])
+    lines = [(m.sender, m.text) for m in store.get(case.id).messages]
+    assert lines[-2:] == [("citizen", "他拿着刀要砍我"), ("bot", "请马上拨打110")]
+
+
+def test_an_operator_gone_quiet_hands_the_conversation_back_to_the_bot(store):
+    conversation = "web-" + "3" * 32
+    case, _ = queue_one(store, conversation)
+    store.take(case.id, "li")
+    idle = handoff.spec()["held_idle_minutes"]
+    long_ago = handoff.now() - timedelta(minutes=idle + 1)
+    with store.engine.begin() as conn:
+        conn.execute(
+            handoff.handoffs.update()
+            .where(handoff.handoffs.c.id == case.id)
+            .values(taken_at=long_ago)
+        )
+        conn.execute(
+            handoff.handoff_messages.update()
+            .where(handoff.handoff_messages.c.handoff_id == case.id)
+            .values(at=long_ago)
+        )
+    assert store.get(case.id).status == "held"
+    gate = handoff.before_turn(store, conversation, "有人吗")
+    assert gate.to_rasa and gate.resumed.text == handoff.text("handed_back")
+    assert store.active(conversation) is None
+
+
+def test_a_recent_reply_keeps_the_operator_holding(store):
+    conversation = "web-" + "4" * 32
+    case, _ = queue_one(store, conversation)
+    store.take(case.id, "li")
+    store.reply(case.id, "li", "我在查，请稍等")
+    assert not handoff.before_turn(store, conversation, "好的").to_rasa

@@ -30,3 +30,25 @@ def test_private_answers_and_slots_are_hidden_and_the_rest_kept():
     assert events[5]["text"] == events[5]["parse_data"]["text"] == HIDDEN
     assert events[6]["value"] == HIDDEN and events[9]["value"] == "pingqiao"
     assert scrub(events) == []  # a second pass changes nothing
+
+
+async def test_sqlite_store_reads_back_what_it_saved_in_write_ahead_log_mode(tmp_path):
+    import sqlite3
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.tracker_store import PrivateSQLTrackerStore
+
+    db = tmp_path / "tracker.db"
+    domain = Domain.empty()
+    tracker = DialogueStateTracker.from_events("c1", [UserUttered("包工头欠我工资")])
+    await PrivateSQLTrackerStore(domain=domain, dialect="sqlite", db=str(db)).save(
+        tracker
+    )
+    again = PrivateSQLTrackerStore(domain=domain, dialect="sqlite", db=str(db))
+    restored = await again.retrieve("c1")
+    assert restored.latest_message.text == "包工头欠我工资"
+    with sqlite3.connect(db) as conn:  # commits no longer sync the disk each time
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

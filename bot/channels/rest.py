@@ -10,6 +10,12 @@ grows with the square of the length. Here those get a 4xx with a Chinese message
 
 The answer format is unchanged: a JSON list of {"recipient_id", "text", "buttons"…}.
 Streaming (?stream=true) and a caller-chosen input_channel are not offered.
+
+The channel also checks requests to Rasa's own POST /model/parse (the web app's FAQ
+search and the operator console call it): stock Rasa answers 500 to an unparsable
+body, a JSON array, a missing or non-string "text" and lone surrogates, and parses a
+text of any length. A channel is the one place a project can hook into Rasa's Sanic
+app without patching Rasa, so it registers a request middleware for that path.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # the web app's limit too
 MAX_SENDER = 128
 FIELDS = {"sender", "message", "metadata"}
+# /model/parse also serves the operator console's call notes (bot/web/console.py
+# takes up to 5,000 characters); the NLU's cost grows with the square of the length.
+MAX_PARSE_CHARS = 5000
 
 
 class BadInput(Exception):
@@ -46,16 +55,21 @@ class BadInput(Exception):
         self.message = service_texts()[text_key].format(**values)
 
 
-def parse_body(body: bytes, max_chars: int) -> tuple[str, str, dict | None]:
-    """(sender, message, metadata) from a request body, or BadInput."""
+def _json_object(body: bytes, max_chars: int) -> dict:
     if len(body) > MAX_BODY:
         raise BadInput(413, "too_long", limit=max_chars)
     try:
         data = json.loads(body)
-    except ValueError:  # also invalid UTF-8
+    except (ValueError, RecursionError):  # also invalid UTF-8, absurd nesting
         raise BadInput(400, "bad_json") from None
     if not isinstance(data, dict):
         raise BadInput(400, "bad_json")
+    return data
+
+
+def parse_body(body: bytes, max_chars: int) -> tuple[str, str, dict | None]:
+    """(sender, message, metadata) from a request body, or BadInput."""
+    data = _json_object(body, max_chars)
     for name in sorted(data):
         if name not in FIELDS:
             raise BadInput(400, "unknown_field", field=str(name)[:40])
@@ -75,6 +89,37 @@ def parse_body(body: bytes, max_chars: int) -> tuple[str, str, dict | None]:
     if metadata is not None and not isinstance(metadata, dict):
         raise BadInput(400, "bad_json")
     return sender, message, metadata
+
+
+def parse_request_body(body: bytes) -> bytes:
+    """The /model/parse body with its text cleaned, or BadInput. Other fields
+    (Rasa's "message_id") pass unchanged."""
+    data = _json_object(body, MAX_PARSE_CHARS)
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise BadInput(400, "bad_text")
+    text = clean_message(text)
+    if len(text) > MAX_PARSE_CHARS:
+        raise BadInput(413, "text_too_long", limit=MAX_PARSE_CHARS)
+    return json.dumps({**data, "text": text}).encode()
+
+
+async def check_model_parse(request: Request) -> HTTPResponse | None:
+    """Sanic request middleware for Rasa's POST /model/parse; None lets it through."""
+    if request.method != "POST" or request.path.rstrip("/") != "/model/parse":
+        return None
+    try:
+        request.body = parse_request_body(request.body)
+    except BadInput as bad:
+        # The shape of Rasa's own errors on this API.
+        return response.json(
+            {"status": "failure", "message": bad.message, "code": bad.status},
+            status=bad.status,
+            dumps=json.dumps,
+            ensure_ascii=False,
+        )
+    request.parsed_json = None  # parse the cleaned body, not a cached one
+    return None
 
 
 class RestInput(InputChannel):
@@ -97,6 +142,10 @@ class RestInput(InputChannel):
         @hook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @hook.listener("before_server_start")
+        async def guard_model_parse(app: Any, loop: Any) -> None:
+            app.register_middleware(check_model_parse, "request")
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -276,6 +276,9 @@ class WeChatInput(InputChannel):
         await self._handoff(
             handoff.after_turn, message.openid, text, gate or handoff.Gate(), texts
         )
+        if gate is not None and gate.resumed is not None:
+            # The operator had gone quiet: say the bot is back before it answers.
+            texts = [handoff.citizen_text(gate.resumed), *texts]
         return texts
 
     async def _handoff(self, step: Callable[..., Any], *args: Any) -> Any:

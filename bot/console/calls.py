@@ -260,9 +260,12 @@ def _entities(text: str, parse: dict | None) -> list[dict]:
     return found
 
 
-def analyse(text: str, parse: dict | None, standards=None) -> dict:
+def analyse(
+    text: str, parse: dict | None, standards=None, chosen: str | None = None
+) -> dict:
     """Everything the call view shows for the call text so far. `parse` is Rasa's
-    /model/parse of the text, or None when Rasa cannot be reached."""
+    /model/parse of the text, or None when Rasa cannot be reached; `chosen` is the
+    category the operator picked, which wins over the model's."""
     text = triage.normalise(text)
     categories = knowledge.categories()
     ranking, category, confidence = [], None, 0.0
@@ -277,6 +280,9 @@ def analyse(text: str, parse: dict | None, standards=None) -> dict:
             confidence = t.confidence
             if confidence >= CATEGORY_FLOOR:
                 category = t.category
+    source = "model" if category else None
+    if chosen:
+        category, source = chosen, "operator"
     slots, fields = recognise(text, category)
     precheck = None
     if category:
@@ -294,7 +300,8 @@ def analyse(text: str, parse: dict | None, standards=None) -> dict:
             {
                 "code": category,
                 "name": categories[category].name,
-                "confidence": confidence,
+                "confidence": confidence if source == "model" else None,
+                "source": source,
             }
             if category
             else None

@@ -44,8 +44,12 @@ async def errors(request: web.Request, handler):
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status >= 400 and request.path.startswith("/api/"):
+            message = exc.text
+            if message == f"{exc.status}: {exc.reason}":  # aiohttp's own, in English
+                texts = service_texts()
+                message = texts.get(f"http_{exc.status}", texts["http_other"])
             return web.json_response(
-                {"error": exc.reason, "message": exc.text},
+                {"error": exc.reason, "message": message},
                 status=exc.status,
                 dumps=readable_json,
             )
@@ -219,8 +223,8 @@ async def faq_search(request: web.Request) -> web.Response:
     """GET /api/faq?q=...&limit=N -> the FAQ entries Rasa's ResponseSelector ranks
     best for q, with answer and citations (the operators' console)."""
     settings = request.app[SETTINGS]
-    query = request.query.get("q", "")
-    if not query.strip():
+    query = clean_message(request.query.get("q", ""))
+    if not query:
         raise bad_request("q: 请输入要查的问题。")
     if len(query) > settings.max_message_chars:
         raise bad_request(f"q: 问题最多 {settings.max_message_chars} 个字。")

@@ -74,6 +74,7 @@ SAFE_METHODS = ("GET", "HEAD")
 LOGIN_PAGE = "/console/login"
 # Sign-in throttling per username: this many failures within the window lock it.
 MAX_FAILURES, FAILURE_WINDOW = 5, 15 * 60
+MAX_TRACKED_NAMES = 10_000
 DB_ERRORS = (
     IntakeUnavailable,
     sa.exc.OperationalError,
@@ -93,6 +94,11 @@ def error(status: int, key: str, **values) -> web.Response:
         status=status,
         dumps=readable_json,
     )
+
+
+def bad_input(field: str, key: str, **values) -> web.HTTPBadRequest:
+    """400 whose message starts with the field, like the rest of the JSON API."""
+    return bad_request(f"{field}: {message('input_errors', key, **values)}")
 
 
 def is_api(request: web.Request) -> bool:
@@ -131,6 +137,13 @@ def login_required(*roles: str):
                     raise web.HTTPFound(f"{LOGIN_PAGE}?next={target}")
                 return error(401, "unauthenticated")
             if roles and session.user.role not in roles:
+                if request.method in SAFE_METHODS and not is_api(request):
+                    return web.Response(  # a page: a readable sentence, not JSON
+                        status=403,
+                        text=message("errors", "forbidden_page"),
+                        content_type="text/plain",
+                        charset="utf-8",
+                    )
                 return error(403, "forbidden_role")
             if request.method not in SAFE_METHODS and not _csrf_ok(request, session):
                 return error(403, "csrf")
@@ -192,7 +205,10 @@ async def login(request: web.Request) -> web.Response:
     try:
         user = await asyncio.to_thread(accounts.authenticate, username, password[:200])
         if user is None:
-            request.app[FAILURES].setdefault(username, deque()).append(time.monotonic())
+            failures = request.app[FAILURES]
+            if len(failures) > MAX_TRACKED_NAMES:  # a flood of made-up names
+                failures.clear()
+            failures.setdefault(username, deque()).append(time.monotonic())
             return error(401, "bad_login")
         request.app[FAILURES].pop(username, None)
         lifetime = timedelta(hours=settings.console_session_hours)
@@ -275,7 +291,9 @@ async def login_page(request: web.Request) -> web.FileResponse:
 
 @login_required()
 async def home(request: web.Request) -> web.Response:
-    raise web.HTTPFound("/console/call")
+    # The hotline starts at the call view; a county centre at its records.
+    start = "/console/records" if request[USER].role == "centre" else "/console/call"
+    raise web.HTTPFound(start)
 
 
 # --- call view ----------------------------------------------------------------
@@ -290,17 +308,22 @@ async def analyse_call(request: web.Request) -> web.Response:
     body = await read_json(request)
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
-        raise bad_request("text: 请先输入来电人说的话。")
+        raise bad_input("text", "text_empty")
     if len(text) > MAX_CALL_CHARS:
-        raise bad_request(f"text: 最多 {MAX_CALL_CHARS} 个字，请只留要紧的内容。")
-    unknown = sorted(set(body) - {"text"})
+        raise bad_input("text", "text_too_long", limit=MAX_CALL_CHARS)
+    unknown = sorted(set(body) - {"text", "category"})
     if unknown:
-        raise bad_request(f"{unknown[0][:40]}: 不认识的字段。")
+        raise bad_input(unknown[0][:40], "unknown_field")
+    chosen = body.get("category")
+    if chosen is not None and (
+        not isinstance(chosen, str) or chosen not in knowledge.categories()
+    ):
+        raise bad_input("category", "one_of", options="、".join(knowledge.categories()))
     try:
         parse = await ask_rasa(request, "/model/parse", {"text": normalise(text)})
     except web.HTTPServiceUnavailable:
         parse = None  # the rest still helps: counties, pre-check, danger words
-    result = calls.analyse(text, parse, request.app[STANDARDS] or None)
+    result = calls.analyse(text, parse, request.app[STANDARDS] or None, chosen)
     if parse is None:
         result["notice"] = message("errors", "rasa")
     return web.json_response(result, dumps=readable_json)
@@ -398,7 +421,7 @@ def _local_date(raw: str, name: str) -> datetime:
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        raise bad_request(f"{name}: 日期写成 2026-12-01 这样。") from None
+        raise bad_input(name, "date") from None
     return datetime(day.year, day.month, day.day, tzinfo=CHINA)
 
 
@@ -413,26 +436,24 @@ async def list_records(request: web.Request) -> web.Response:
     q = request.query
     unknown = sorted(set(q) - {"centre", "status", "category", "from", "to", "overdue"})
     if unknown:
-        raise bad_request(f"{unknown[0][:40]}: 不认识的筛选条件。")
+        raise bad_input(unknown[0][:40], "unknown_filter")
     centre = q.get("centre") or None
     if centre is not None and centre not in knowledge.centres():
-        raise bad_request(
-            f"centre: 不认识这个中心，可以用的有：{'、'.join(knowledge.centres())}。"
-        )
+        raise bad_input("centre", "one_of", options="、".join(knowledge.centres()))
     if user.role == "centre":
         if centre not in (None, user.centre):
             return _forbidden_centre()
         centre = user.centre  # centre staff only ever see their own centre's records
     status = q.get("status") or None
     if status is not None and status not in STATUSES:
-        raise bad_request(f"status: 可以用的有：{'、'.join(STATUSES)}。")
+        raise bad_input("status", "one_of", options="、".join(STATUSES))
     category = q.get("category") or None
     if category is not None and category not in knowledge.categories():
-        raise bad_request("category: 不认识这个类别。")
+        raise bad_input("category", "one_of", options="、".join(knowledge.categories()))
     created_from = _local_date(q["from"], "from") if q.get("from") else None
     created_to = _local_date(q["to"], "to") + timedelta(days=1) if q.get("to") else None
     if q.get("overdue", "") not in ("", "0", "1"):
-        raise bad_request("overdue: 写 1（只看超期的）或不写。")
+        raise bad_input("overdue", "overdue")
     intakes = await asyncio.to_thread(
         request.app[STORE].list_intakes,
         centre=centre,
@@ -529,9 +550,9 @@ async def get_record(request: web.Request) -> web.Response:
 def _note(body: dict) -> str:
     note = body.get("note", "")
     if not isinstance(note, str):
-        raise bad_request("note: 备注应为文字。")
+        raise bad_input("note", "note_type")
     if len(note) > MAX_NOTE:
-        raise bad_request(f"note: 备注最多 {MAX_NOTE} 个字。")
+        raise bad_input("note", "note_too_long", limit=MAX_NOTE)
     return note.strip()
 
 
@@ -547,12 +568,10 @@ async def transfer_record(request: web.Request) -> web.Response:
     body = await read_json(request)
     unknown = sorted(set(body) - {"centre", "note"})
     if unknown:
-        raise bad_request(f"{unknown[0][:40]}: 不认识的字段。")
+        raise bad_input(unknown[0][:40], "unknown_field")
     centre, note = body.get("centre"), _note(body)
     if not isinstance(centre, str) or centre not in knowledge.centres():
-        raise bad_request(
-            f"centre: 要转给哪个中心？可以用的有：{'、'.join(knowledge.centres())}。"
-        )
+        raise bad_input("centre", "transfer_to", options="、".join(knowledge.centres()))
     user = request[USER]
     if user.role == "centre" and user.centre != handler_centre(intake):
         return _forbidden_centre()  # only the centre handling it passes it on
@@ -587,18 +606,20 @@ async def advance_record(request: web.Request) -> web.Response:
     body = await read_json(request)
     unknown = sorted(set(body) - {"status", "decision", "note"})
     if unknown:
-        raise bad_request(f"{unknown[0][:40]}: 不认识的字段。")
+        raise bad_input(unknown[0][:40], "unknown_field")
     status, note = body.get("status"), _note(body)
     if not isinstance(status, str) or status not in STATUSES:
-        raise bad_request(f"status: 可以用的有：{'、'.join(STATUSES)}。")
+        raise bad_input("status", "one_of", options="、".join(STATUSES))
     decisions = texts()["decisions"]
     decision = body.get("decision")
     if status == "decided":
         if decision not in decisions:
-            raise bad_request(f"decision: 作出决定时要写 {' 或 '.join(decisions)}。")
+            raise bad_input(
+                "decision", "decision_needed", options=" 或 ".join(decisions)
+            )
         note = f"{decisions[decision]} {note}".strip()
     elif decision is not None:
-        raise bad_request("decision: 只有作出决定（decided）时才写。")
+        raise bad_input("decision", "decision_not_allowed")
     user = request[USER]
     if status not in _allowed_actions(user, intake)["next_statuses"]:
         if user.role == "centre" and user.centre != handler_centre(intake):
@@ -634,10 +655,10 @@ async def audit_log(request: web.Request) -> web.Response:
     q = request.query
     unknown = sorted(set(q) - {"who", "action", "target"})
     if unknown:
-        raise bad_request(f"{unknown[0][:40]}: 不认识的筛选条件。")
+        raise bad_input(unknown[0][:40], "unknown_filter")
     filters = {k: q[k].strip()[:40] for k in ("who", "action", "target") if q.get(k)}
-    if "target" in filters:
-        filters["target"] = normalise_reference(filters["target"])
+    if "target" in filters and REFERENCE.match(normalise_reference(filters["target"])):
+        filters["target"] = normalise_reference(filters["target"])  # typed lower-case
     entries = await asyncio.to_thread(
         audit.entries, request.app[STORE], limit=500, **filters
     )

@@ -25,7 +25,7 @@
     { path: "/console/call", label: "来电处理", roles: ["operator", "admin"] },
     { path: "/console/records", label: "申请记录", roles: null },
     { path: "/console/queue", label: "转人工队列", roles: ["operator", "admin"] },
-    { path: "/console/dashboard", label: "数据看板", roles: ["admin"] },
+    { path: "/console/dashboard", label: "数据看板", roles: null },
     { path: "/console/audit", label: "操作日志", roles: ["admin"] },
   ];
 
@@ -41,6 +41,7 @@
       if (v === null || v === undefined || v === false) return;
       if (k === "text") node.textContent = v;
       else if (k === "class") node.className = v;
+      else if (k === "style") node.style.cssText = v; // CSSOM: allowed by the page's CSP
       else if (k.slice(0, 2) === "on" && typeof v === "function") node.addEventListener(k.slice(2), v);
       else node.setAttribute(k, v === true ? "" : v);
     });

@@ -34,11 +34,13 @@
     node.setAttribute("role", "img");
     return node;
   }
+  // The axis ends at 1, 2, 2.5 or 5 times a power of ten, at least 5.
   function niceMax(n) {
     if (n <= 5) return 5;
-    var step = Math.pow(10, Math.floor(Math.log10(n)));
-    var m = Math.ceil(n / step) * step;
-    return m;
+    var power = Math.pow(10, Math.floor(Math.log10(n)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) if (steps[i] * power >= n) return steps[i] * power;
+    return 10 * power;
   }
   function legend(series) {
     return el("p", { class: "legend", "aria-hidden": "true" }, series.map(function (s) {
@@ -66,7 +68,8 @@
     var every = Math.max(1, Math.ceil(n / 12));
     days.forEach(function (d, i) {
       if (i % every === 0 || i === n - 1) {
-        root.appendChild(text(x(i), H - 8, d.day.slice(5), { class: "axis", "text-anchor": "middle" }));
+        var anchor = n > 1 && i === n - 1 ? "end" : i === 0 && n > 1 ? "start" : "middle";
+        root.appendChild(text(x(i), H - 8, d.day.slice(5), { class: "axis", "text-anchor": anchor }));
       }
     });
     series.forEach(function (s) {

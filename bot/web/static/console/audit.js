@@ -1,0 +1,39 @@
+/* Audit log (administrators): read-only, newest first. */
+(function () {
+  "use strict";
+  var C = window.Console;
+  var el = C.el;
+  var tbody = document.querySelector("#audit-table tbody");
+
+  async function start() {
+    var options = await C.api("GET", "/console/api/options");
+    var select = document.getElementById("audit-action");
+    select.appendChild(el("option", { value: "", text: "全部" }));
+    options.actions.forEach(function (a) { select.appendChild(el("option", { value: a.key, text: a.label })); });
+    await load();
+  }
+
+  async function load() {
+    var q = new URLSearchParams();
+    ["who", "action", "target"].forEach(function (k) {
+      var v = document.getElementById("audit-" + k).value.trim();
+      if (v) q.set(k, v);
+    });
+    var body = await C.api("GET", "/console/api/audit" + (q.toString() ? "?" + q : ""));
+    while (tbody.firstChild) tbody.removeChild(tbody.firstChild);
+    body.entries.forEach(function (e) {
+      // Intake references link to the record; other targets (handoffs) are text.
+      var target = /^XY\d{6}-[A-Z0-9]{4}$/.test(e.target)
+        ? el("a", { href: "/console/records?ref=" + encodeURIComponent(e.target), text: e.target })
+        : e.target;
+      tbody.appendChild(el("tr", { "data-action": e.action },
+        el("td", { text: C.dateTime(e.at) }), el("td", { text: e.who }),
+        el("td", { text: e.action_name }), el("td", null, target),
+        el("td", { class: "small", text: JSON.stringify(e.detail) === "{}" ? "" : JSON.stringify(e.detail) })));
+    });
+    if (!body.entries.length) tbody.appendChild(el("tr", null, el("td", { colspan: "5", class: "muted", text: "没有符合条件的记录。" })));
+  }
+
+  document.getElementById("audit-filters").addEventListener("submit", function (e) { e.preventDefault(); load(); });
+  start();
+})();
