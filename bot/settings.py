@@ -35,9 +35,11 @@ class Settings:
     api_token: str = field(default="", repr=False)
     # Message rate limits per minute (0 turns one off): per conversation (the
     # widget's sender id, a WeChat openid) and per client address on the public
-    # /api/ endpoints. A person typing never comes near them; a script does.
+    # /api/ endpoints. A person typing never comes near them; a script does. The
+    # address limit is generous: mobile carriers put many citizens behind one
+    # address, and a widget waiting for an operator polls every 4 seconds.
     rate_limit_per_minute: int = 40
-    rate_limit_ip_per_minute: int = 300
+    rate_limit_ip_per_minute: int = 600
     # How many reverse proxies in front of the web app append to X-Forwarded-For;
     # 0 ignores that header (a client could forge it) and limits the peer address.
     trusted_proxy_hops: int = 0
@@ -77,7 +79,7 @@ class Settings:
             database_url=env.get("XY_DATABASE_URL", ""),
             api_token=env.get("XY_API_TOKEN", ""),
             rate_limit_per_minute=int(env.get("XY_RATE_LIMIT_PER_MINUTE", 40)),
-            rate_limit_ip_per_minute=int(env.get("XY_RATE_LIMIT_IP_PER_MINUTE", 300)),
+            rate_limit_ip_per_minute=int(env.get("XY_RATE_LIMIT_IP_PER_MINUTE", 600)),
             trusted_proxy_hops=int(env.get("XY_TRUSTED_PROXY_HOPS", 0)),
             redis_url=env.get("XY_REDIS_URL", ""),
             console_session_hours=float(env.get("XY_CONSOLE_SESSION_HOURS", 8)),

@@ -341,12 +341,58 @@ async def test_a_right_guess_clears_earlier_typos(tmp_path):
             assert (await status(client, reference, "8000"))[0] == 200
 
 
-# --- what the citizen sees in the widget ----------------------------------------------
+# --- WeChat: per openid, answered within WeChat's protocol ---------------------------
+
+
+async def test_a_fast_wechat_user_gets_a_polite_reply_and_rasa_is_spared():
+    from rasa.core.channels.channel import UserMessage
+
+    from bot import wechat
+    from bot.channels.wechat import WeChatInput
+
+    channel = WeChatInput(Settings(wechat_token="t", rate_limit_per_minute=2))
+    turns: list[str] = []
+
+    async def rasa(message: UserMessage) -> None:
+        turns.append(message.text)
+        await message.output_channel.send_text_message(message.sender_id, "您好")
+
+    def push(openid: str) -> wechat.Incoming:
+        return wechat.Incoming("gh_test", openid, "1", "text", "你好", uuid.uuid4().hex)
+
+    who = "o" + uuid.uuid4().hex[:27]
+    answers = [await channel.reply_to(push(who), None, rasa) for _ in range(3)]
+    assert answers[:2] == [["您好"], ["您好"]]
+    assert len(answers[2]) == 1 and "秒后再发" in answers[2][0]
+    assert "12348" in answers[2][0]
+    assert len(turns) == 2
+    assert await channel.reply_to(push("o" + "x" * 27), None, rasa) == ["您好"]
+    await channel.limiter.close()
+
+
+async def test_wechat_turn_rasa_left_silent_gets_the_no_answer_text():
+    from bot import wechat
+    from bot.channels.wechat import WeChatInput
+
+    channel = WeChatInput(Settings(wechat_token="t"))
+
+    async def silent_rasa(message) -> None:
+        pass  # what Rasa does when the action server is down
+
+    push = wechat.Incoming("gh_test", "o" + "y" * 27, "1", "text", "你好", "1")
+    assert await channel.reply_to(push, None, silent_rasa) == [
+        service_texts()["no_answer"]
+    ]
+
+
+# --- what the citizen sees in the widget (last: Playwright's sync API keeps a loop
+# running in this thread until the module's browser closes, which async tests refuse) ----------------------------------------------
 
 
 class StandInRasa:
-    """A REST webhook on a thread: answers 您好 to every turn, or nothing when the
-    message contains 无声 (what Rasa does when the action server is down)."""
+    """Rasa's REST webhook and /model/parse on a thread: answers 您好 to every turn,
+    or nothing when the message contains 无声 (what Rasa does when the action
+    server is down); parses every text as a FAQ question."""
 
     def __init__(self, port: int) -> None:
         import http.server
@@ -356,8 +402,13 @@ class StandInRasa:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                replies = [] if "无声" in body["message"] else [{"text": "您好"}]
-                data = json.dumps(replies).encode()
+                if self.path == "/model/parse":
+                    answer = {"text": body["text"], "intent": {"name": "faq"}}
+                elif "无声" in body["message"]:
+                    answer = []
+                else:
+                    answer = [{"text": "您好"}]
+                data = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -423,47 +474,3 @@ def test_widget_shows_the_limit_message_and_keeps_what_was_typed(
     expect(status).to_contain_text("12348")
     expect(box).to_have_value("第三句话")  # nothing the person typed is lost
     expect(page.locator(".xy-user")).to_have_count(2)
-
-
-# --- WeChat: per openid, answered within WeChat's protocol ---------------------------
-
-
-async def test_a_fast_wechat_user_gets_a_polite_reply_and_rasa_is_spared():
-    from rasa.core.channels.channel import UserMessage
-
-    from bot import wechat
-    from bot.channels.wechat import WeChatInput
-
-    channel = WeChatInput(Settings(wechat_token="t", rate_limit_per_minute=2))
-    turns: list[str] = []
-
-    async def rasa(message: UserMessage) -> None:
-        turns.append(message.text)
-        await message.output_channel.send_text_message(message.sender_id, "您好")
-
-    def push(openid: str) -> wechat.Incoming:
-        return wechat.Incoming("gh_test", openid, "1", "text", "你好", uuid.uuid4().hex)
-
-    who = "o" + uuid.uuid4().hex[:27]
-    answers = [await channel.reply_to(push(who), None, rasa) for _ in range(3)]
-    assert answers[:2] == [["您好"], ["您好"]]
-    assert len(answers[2]) == 1 and "秒后再发" in answers[2][0]
-    assert "12348" in answers[2][0]
-    assert len(turns) == 2
-    assert await channel.reply_to(push("o" + "x" * 27), None, rasa) == ["您好"]
-    await channel.limiter.close()
-
-
-async def test_wechat_turn_rasa_left_silent_gets_the_no_answer_text():
-    from bot import wechat
-    from bot.channels.wechat import WeChatInput
-
-    channel = WeChatInput(Settings(wechat_token="t"))
-
-    async def silent_rasa(message) -> None:
-        pass  # what Rasa does when the action server is down
-
-    push = wechat.Incoming("gh_test", "o" + "y" * 27, "1", "text", "你好", "1")
-    assert await channel.reply_to(push, None, silent_rasa) == [
-        service_texts()["no_answer"]
-    ]

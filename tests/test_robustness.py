@@ -450,14 +450,9 @@ def test_model_parse_bodies_are_cleaned_or_refused_before_rasa_sees_them():
 # --- the operator console's JSON API (signed in; a stand-in Rasa) --------------------
 
 CONSOLE_PASSWORD = "robust-horse-battery"
-CONSOLE_BODIES = {
-    name: make
-    for name, make in BAD_BODIES.items()
-    if name not in ("lone surrogate",)  # the same path as "control characters"
-}
 CONSOLE_POSTS = {
     # path: (valid body, text field)
-    "/console/api/login": ({"username": "op1", "password": "x" * 12}, "password"),
+    "/console/api/login": ({"username": "nobody", "password": "x" * 12}, "password"),
     "/console/api/analyse": ({"text": "老板欠我工资"}, "text"),
     "/console/api/intakes": (
         {"category": "labor", "phone": "13800138000", "name": "张秀英"},
@@ -465,64 +460,91 @@ CONSOLE_POSTS = {
     ),
     "/console/api/records/XY260101-ABCD/transfer": ({"centre": "xixian"}, "note"),
     "/console/api/records/XY260101-ABCD/status": ({"status": "decided"}, "note"),
+    "/console/api/handoffs/1/reply": ({"text": "您好"}, "text"),
 }
 
 
-@pytest.fixture
-async def console(tmp_path):
-    """A signed-in operator's client and the CSRF header for the console API."""
-    from aiohttp import web
-    from aiohttp.test_utils import TestClient, TestServer
+@pytest.fixture(scope="module")
+def console(tmp_path_factory):
+    """The real web app process with an operator signed in, and a stand-in Rasa."""
+    import http.cookiejar
+    import os
+    import subprocess
+    import sys
+
+    from conftest import wait_for
+    from test_rate_limit import StandInRasa
 
     from bot.console.accounts import Accounts
     from bot.intake import IntakeStore
     from bot.settings import Settings
-    from bot.web.app import create_app
 
-    async def parse(request):
-        body = await request.json()
-        return web.json_response(
-            {"text": body["text"], "intent": {"name": "faq", "confidence": 0.5}}
+    var = tmp_path_factory.mktemp("console")
+    store = IntakeStore(Settings(var_dir=var).database_url)
+    Accounts(store.engine).create_user("op1", CONSOLE_PASSWORD, "operator")
+    store.close()
+    rasa_port, web_port = 5808 + PORT_OFFSET, 5809 + PORT_OFFSET
+    rasa = StandInRasa(rasa_port)
+    env = {
+        **os.environ,
+        "XY_WEB_PORT": str(web_port),
+        "XY_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        "XY_VAR_DIR": str(var),
+    }
+    process = subprocess.Popen([sys.executable, "-m", "bot.web"], env=env)
+    try:
+        web = f"http://127.0.0.1:{web_port}"
+        wait_for(f"{web}/health", process, timeout=60)
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
-
-    rasa = web.Application()
-    rasa.router.add_post("/model/parse", parse)
-    async with TestServer(rasa) as rasa_server:
-        settings = Settings(
-            var_dir=tmp_path, rasa_url=str(rasa_server.make_url("")).rstrip("/")
+        signed_in = opener.open(
+            urllib.request.Request(
+                f"{web}/console/api/login",
+                data=as_json({"username": "op1", "password": CONSOLE_PASSWORD}),
+                headers={"Content-Type": "application/json"},
+            ),
+            timeout=30,
         )
-        store = IntakeStore(settings.database_url)
-        Accounts(store.engine).create_user("op1", CONSOLE_PASSWORD, "operator")
-        store.close()
-        async with TestClient(TestServer(create_app(settings))) as client:
-            signed_in = await client.post(
-                "/console/api/login",
-                json={"username": "op1", "password": CONSOLE_PASSWORD},
-            )
-            assert signed_in.status == 200, await signed_in.text()
-            client.csrf = {"X-CSRF-Token": (await signed_in.json())["csrf"]}
-            yield client
+        csrf = json.loads(signed_in.read())["csrf"]
+        yield web, opener, {"X-CSRF-Token": csrf}
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        rasa.stop()
 
 
-async def console_still_answers(client) -> None:
-    response = await client.get("/console/api/me")
-    assert response.status == 200
-
-
-@pytest.mark.parametrize("kind", CONSOLE_BODIES)
-@pytest.mark.parametrize("path", CONSOLE_POSTS)
-async def test_console_api_answers_bad_bodies_clearly(console, path, kind):
-    valid, field = CONSOLE_POSTS[path]
-    response = await console.post(
-        path,
-        data=CONSOLE_BODIES[kind](valid, field),
-        headers={"Content-Type": "application/json", **console.csrf},
+def console_send(console, method: str, path: str, body: bytes | None = None):
+    web, opener, csrf = console
+    request = urllib.request.Request(
+        web + path,
+        data=body,
+        method=method,
+        headers={"Content-Type": "application/json", **csrf},
     )
-    assert response.status < 500, await response.text()
-    if response.status >= 400:
-        body = await response.text()
-        assert CJK.search(body), (response.status, body)
-    await console_still_answers(console)
+    try:
+        with opener.open(request, timeout=60) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
+
+
+def console_still_answers(console) -> None:
+    status, me = console_send(console, "GET", "/console/api/me")
+    assert status == 200 and me["username"] == "op1", me
+
+
+@pytest.mark.parametrize("kind", BAD_BODIES)
+@pytest.mark.parametrize("path", CONSOLE_POSTS)
+def test_console_api_answers_bad_bodies_clearly(console, path, kind):
+    valid, field = CONSOLE_POSTS[path]
+    status, body = console_send(console, "POST", path, BAD_BODIES[kind](valid, field))
+    assert_clear(status, body, answered_ok=False)
+    console_still_answers(console)
 
 
 @pytest.mark.parametrize("kind", BAD_TEXTS)
@@ -537,10 +559,12 @@ async def test_console_api_answers_bad_bodies_clearly(console, path, kind):
         "/console/api/handoffs/{}",
     ],
 )
-async def test_console_api_answers_bad_query_values_clearly(console, path, kind):
+def test_console_api_answers_bad_query_values_clearly(console, path, kind):
     value = BAD_TEXTS[kind]
     if kind == "100,000 characters":
         value = urllib.parse.quote(value)
-    response = await console.get(path.format(value))
-    assert response.status < 500, await response.text()
-    await console_still_answers(console)
+    status, body = console_send(console, "GET", path.format(value))
+    assert status < 500, (status, body)
+    if status >= 400 and isinstance(body, dict):
+        assert CJK.search(body["message"]), body
+    console_still_answers(console)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from pathlib import Path
 
 import aiohttp
@@ -43,9 +44,9 @@ async def errors(request: web.Request, handler):
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status >= 400 and request.path.startswith("/api/"):
-            message = exc.text
-            if message == f"{exc.status}: {exc.reason}":  # aiohttp's own, in English
+        if exc.status >= 400 and request.path.startswith(JSON_APIS):
+            message = exc.text or ""
+            if not CJK.search(message):  # aiohttp's own words, in English
                 texts = service_texts()
                 message = texts.get(f"http_{exc.status}", texts["http_other"])
             return web.json_response(
@@ -54,6 +55,15 @@ async def errors(request: web.Request, handler):
                 dumps=readable_json,
             )
         raise
+    except RecursionError:
+        # json.loads on absurdly nested input, in a handler that only expected
+        # ValueError: the client's doing, so a 400 rather than a 500.
+        log.warning("input nested too deeply on %s", request.path)
+        return web.json_response(
+            {"error": "Bad Request", "message": service_texts()["bad_json"]},
+            status=400,
+            dumps=readable_json,
+        )
     except Exception:
         log.exception("unhandled error on %s", request.path)
         return web.json_response(
@@ -64,6 +74,10 @@ async def errors(request: web.Request, handler):
             status=500,
             dumps=readable_json,
         )
+
+
+JSON_APIS = ("/api/", "/console/api/")
+CJK = re.compile("[\u4e00-\u9fff]")
 
 
 def client_address(request: web.Request) -> str:
@@ -196,22 +210,18 @@ async def chat(request: web.Request) -> web.Response:
     replies = await ask_rasa(
         request, "/webhooks/rest/webhook", {"sender": sender, "message": message}
     )
+    answer = [
+        {"text": r.get("text", ""), "buttons": r.get("buttons", [])}
+        for r in replies
+        if r.get("text") or r.get("buttons")
+    ]
     if not replies:
         # Rasa swallows a failed custom action (action server down) and answers
         # nothing; the citizen would be left waiting. The form state is kept in
         # the tracker store, so sending the words again continues where it was.
         log.warning("Rasa answered nothing (is the action server running?)")
-        return web.json_response(
-            [{"text": service_texts()["no_answer"], "buttons": []}],
-            dumps=readable_json,
-        )
-    response = web.json_response(
-        [
-            {"text": r.get("text", ""), "buttons": r.get("buttons", [])}
-            for r in replies
-            if r.get("text") or r.get("buttons")
-        ]
-    )
+        answer = [{"text": service_texts()["no_answer"], "buttons": []}]
+    response = web.json_response(answer)
     await handoff_api.after_chat(request, sender, message, gate, replies, response)
     return response
 
