@@ -62,7 +62,14 @@ def fake_parse(text: str) -> dict:
                 "extractor": "DIETClassifier",
                 "start": 0,
                 "end": 3,
-            }
+            },
+            {  # a real model's slip: the phone number taken for an amount
+                "entity": "money",
+                "value": "13800138000",
+                "extractor": "DIETClassifier",
+                "start": 50,
+                "end": 61,
+            },
         ]
         if "三万块" in text
         else [],
@@ -439,9 +446,19 @@ async def test_the_call_analysis_reads_category_entities_faq_precheck_and_flags(
     assert [r["category"] for r in body["ranking"]] == ["labor", "work_injury", "debt"]
     entities = {(e["entity"], e["value"]) for e in body["entities"]}
     assert {("money", "三万块"), ("county", "固始县"), ("county", "息县")} <= entities
-    assert body["faqs"][0]["id"] == "labor_unpaid_wages"
-    assert body["faqs"][0]["citations"] and "依据" in body["faqs"][0]["answer"]
-    assert all(f["id"] != "not_in_this_checkout" for f in body["faqs"])
+    faqs = body["faqs"]
+    assert faqs[0]["id"] == "labor_unpaid_wages" and faqs[0]["source"] == "model"
+    assert faqs[0]["citations"] and "依据" in faqs[0]["answer"]
+    # The weak model matches (0.2, 0.1) give way to the labour category's own FAQs.
+    assert [f["source"] for f in faqs] == ["model", "category", "category"]
+    assert [f["id"] for f in faqs[1:]] == [
+        "labor_contractor_disappeared",
+        "labor_wage_evidence",
+    ]
+    # A bare number is not an amount: only "三万块" is.
+    assert [e["value"] for e in body["entities"] if e["entity"] == "money"] == [
+        "三万块"
+    ]
     fields = body["fields"]
     assert fields["category"] == "labor" and fields["matter"] == "labor_pay"
     assert fields["statuses"] == ["migrant_worker"]

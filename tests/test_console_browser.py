@@ -140,6 +140,9 @@ def test_a_call_becomes_an_intake_is_transferred_and_shows_in_the_audit_log(
     expect(page.locator("#entities li[data-entity=phone]")).to_contain_text(
         "13800138000"
     )
+    # A bare number ("4" of 4口人, the phone) is never shown as a date or amount.
+    for chip in page.locator("#entities li").all_inner_texts():
+        assert chip.startswith("手机号") or not re.search(r"：[\d.]+$", chip), chip
     expect(page.locator("#precheck-outcome")).to_contain_text("不再核查")
     expect(page.locator("#precheck")).to_contain_text("《法律援助法》第四十二条")
     expect(page.locator("#open-questions li[data-slot=la_stage]")).to_be_visible()
@@ -147,6 +150,8 @@ def test_a_call_becomes_an_intake_is_transferred_and_shows_in_the_audit_log(
     expect(deadline).to_contain_text("《劳动争议调解仲裁法》第二十七条")
     faq = page.locator("#faqs .faq").first
     expect(faq).to_contain_text("依据")
+    faq_ids = [f.get_attribute("data-faq") for f in page.locator("#faqs .faq").all()]
+    assert any(i.startswith("labor_") for i in faq_ids), faq_ids
     faq.get_by_role("button", name="复制答案").click()
     expect(page.locator("#console-toast")).to_contain_text("已复制")
     copied = page.evaluate("navigator.clipboard.readText()")

@@ -19,13 +19,16 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation_facts
+from actions import handoff as handoff_actions
 from actions.faq import ActionAnswerFaq
+from actions.handoff import ActionHandoff
 from actions.triage import ActionTriage
 from bot import dashboard, intake
 from bot.console import audit
 from bot.console.accounts import Accounts
 from bot.dashboard import Dashboard, DashboardUnavailable, to_csv
 from bot.eligibility import HardshipStandard
+from bot.handoff import HandoffStore
 from bot.intake import IntakeStore
 from bot.legal_aid import Answers, build_application
 from bot.settings import Settings
@@ -431,6 +434,23 @@ async def test_triage_and_faq_answers_leave_anonymous_facts(recorded):
     assert len({r["visitor"] for r in rows}) == 1  # one conversation
     assert "web-sender-action-1" not in json.dumps(rows, default=str)
     assert dispatcher.messages[0]["response"] == "utter_triage_steps"
+
+
+async def test_asking_for_a_person_counts_one_handoff(recorded, tmp_path, monkeypatch):
+    queue = HandoffStore(f"sqlite:///{tmp_path / 'queue' / 'intakes.db'}")
+    monkeypatch.setattr(handoff_actions, "_store", queue)
+    t = citizen_tracker("转人工", "request_human", sender="web-sender-handoff-1")
+    tracker = Tracker(
+        t.sender_id, {"category": "debt"}, t.latest_message, t.events, False, None,
+        {}, "action_listen",
+    )  # fmt: skip
+    try:
+        await ActionHandoff().run(CollectingDispatcher(), tracker, {})
+        await ActionHandoff().run(CollectingDispatcher(), tracker, {})  # queued already
+        await conversation_facts.drain()
+    finally:
+        queue.close()
+    assert [(r["kind"], r["category"]) for r in recorded()] == [("handoff", "debt")]
 
 
 async def test_a_broken_database_never_breaks_the_answer(monkeypatch, caplog):

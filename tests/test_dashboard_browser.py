@@ -21,8 +21,8 @@ from bot.eligibility import HardshipStandard
 from bot.intake import IntakeStore
 from bot.legal_aid import Answers, build_application
 from bot.settings import ROOT, Settings
-from tests.conftest import PORT_OFFSET, wait_for
-from tests.test_widget_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import wait_for
+from tests.test_widget_browser import CHROMIUM, CHROMIUM_ARGS, free_port
 
 SCREENSHOT = ROOT / "docs" / "console-dashboard.png"
 STANDARD = {"default": HardshipStandard("test", 1000.0, "2026-01-01", "test fixture")}
@@ -113,6 +113,7 @@ def seed(database_url: str, monkeypatch) -> None:
     store.close()
     accounts = Accounts(intake.create_engine(database_url))
     accounts.create_user("admin1", PASSWORD, "admin")
+    accounts.create_user("gushi1", PASSWORD, "centre", "gushi")
     accounts.engine.dispose()
 
 
@@ -120,7 +121,7 @@ def seed(database_url: str, monkeypatch) -> None:
 def web(tmp_path_factory):
     """The web app alone, as its own process (Stack would want a trained model)."""
     tmp = tmp_path_factory.mktemp("dashboard")
-    port = 5800 + PORT_OFFSET
+    port = free_port()  # 5800-5809 (+ offset) belong to other test files
     env = {
         **os.environ,
         "XY_WEB_PORT": str(port),
@@ -252,4 +253,21 @@ def test_admin_signs_in_and_sees_every_chart_with_its_numbers(web):
         page.get_by_role("button", name="查看", exact=True).click()
         expect(page.locator("#chart-days circle.dot")).to_have_count(14)
         assert "from=" + figures["days"][-7]["day"] in page.url
+
+        # Centre staff: their own centre's figures, no choice of scope.
+        page.get_by_role("button", name="退出").click()
+        page.goto(f"{web}/console/dashboard")
+        page.get_by_label("用户名").fill("gushi1")
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_selector("body[data-loaded]")
+        expect(page.locator("#scope")).to_contain_text("固始县法律援助中心")
+        expect(page.locator("#centre-field")).to_be_hidden()
+        mine = page.evaluate(
+            "async () => (await fetch('/console/api/dashboard')).json()"
+        )
+        assert 0 < mine["totals"]["intakes"] < figures["totals"]["intakes"]
+        expect(page.locator("#total-intakes")).to_have_text(
+            str(mine["totals"]["intakes"])
+        )
         browser.close()

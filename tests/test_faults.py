@@ -53,13 +53,11 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture
-def actions_down(stack):
-    stack.stop("actions")
-    try:
-        yield
-    finally:
-        if "actions" not in stack.processes:
-            stack.start("actions")
+def restarts_actions(stack):
+    """The test stops the action server; it runs again afterwards in any case."""
+    yield
+    if "actions" not in stack.processes:
+        stack.start("actions")
 
 
 def start_wage_claim(stack) -> tuple[Citizen, dict[str, str]]:
@@ -84,9 +82,10 @@ def finish_wage_claim(citizen: Citizen) -> str:
 
 
 def test_action_server_down_mid_form_tells_12348_and_the_form_goes_on(
-    stack, actions_down
+    stack, restarts_actions
 ):
     citizen, buttons = start_wage_claim(stack)
+    stack.stop("actions")
     answer = citizen.says(buttons["都不是"])
     assert answer == NO_ANSWER and "12348" in answer  # not silence, not an error
 
@@ -100,8 +99,9 @@ def test_action_server_down_mid_form_tells_12348_and_the_form_goes_on(
 
 
 def test_action_server_down_on_wechat_tells_12348_and_then_answers_again(
-    stack, actions_down
+    stack, restarts_actions
 ):
+    stack.stop("actions")
     openid = "o" + uuid.uuid4().hex[:27]
     sim = stack.sim
     attempts = sim.deliver(sim.text(openid, "老板欠我三个月工资"))

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 
 from bot import eligibility, knowledge, legal_aid, legal_aid_form, triage
 from bot.console import texts
 from bot.faq import faqs
 
 TOP_CATEGORIES, TOP_FAQS = 3, 3
+# A whole call is long and mixed; FAQ matches below this are noise (the chat's own
+# floor for answering a question with a FAQ is the same, actions/faq.py).
+FAQ_FLOOR = 0.3
+# The model's date and amount extractors sometimes tag a bare number ("4" of
+# "4口人", a phone number): without a unit or a time word it is neither.
+BARE_NUMBER = re.compile(r"^[0-9.]+$")
 # The pre-check follows the top category only when the model is this sure; below
 # it the operator picks the category (the page still shows the ranking).
 CATEGORY_FLOOR = 0.35
@@ -207,25 +214,37 @@ def flags_for(text: str, category: str | None, decision) -> list[dict]:
     return flags
 
 
-def faq_results(parse: dict | None, limit: int = TOP_FAQS) -> list[dict]:
-    """The FAQ answers Rasa's response selector ranks best, with their citations."""
+def _faq(entry, score: float | None, source: str) -> dict:
+    return {
+        "id": entry.key,
+        "question": entry.question,
+        "answer": entry.answer,
+        "citations": list(entry.citations),
+        "score": score,
+        "source": source,  # model: ranked for this call; category: the category's own
+    }
+
+
+def faq_results(
+    parse: dict | None, category: str | None = None, limit: int = TOP_FAQS
+) -> list[dict]:
+    """The FAQ answers Rasa's response selector ranks best for the call, with their
+    citations; weak matches give way to the FAQs listed for the call's category."""
     selector = ((parse or {}).get("response_selector") or {}).get("faq") or {}
     index = faqs()
     results = []
     for item in selector.get("ranking") or []:
         entry = index.get(str(item.get("intent_response_key", "")).removeprefix("faq/"))
-        if entry is None:  # a model trained on other data than this checkout
-            continue
-        results.append(
-            {
-                "id": entry.key,
-                "question": entry.question,
-                "answer": entry.answer,
-                "citations": list(entry.citations),
-                "score": round(float(item.get("confidence", 0.0)), 4),
-            }
-        )
+        score = round(float(item.get("confidence", 0.0)), 4)
+        # None: a model trained on other data than this checkout.
+        if entry is not None and score >= FAQ_FLOOR:
+            results.append(_faq(entry, score, "model"))
     results.sort(key=lambda r: -r["score"])
+    if category:
+        seen = {r["id"] for r in results}
+        for key in knowledge.categories()[category].faqs:
+            if key in index and key not in seen:
+                results.append(_faq(index[key], None, "category"))
     return results[:limit]
 
 
@@ -235,6 +254,10 @@ def _entities(text: str, parse: dict | None) -> list[dict]:
         {"entity": e["entity"], "value": e["value"], "label": names[e["entity"]]}
         for e in triage.entities(parse or {})
         if e["entity"] in names
+        and not (
+            e["entity"] in ("date", "money", "duration")
+            and BARE_NUMBER.match(unicodedata.normalize("NFKC", str(e["value"])))
+        )
     ]
     # Counties are also found by name, so they show even without the model.
     seen = {(e["entity"], e["value"]) for e in found}
@@ -308,7 +331,7 @@ def analyse(
         ),
         "ranking": ranking,
         "entities": _entities(text, parse),
-        "faqs": faq_results(parse),
+        "faqs": faq_results(parse, category),
         "fields": fields,
         "precheck": precheck,
         "open_questions": open_questions(slots),

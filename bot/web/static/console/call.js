@@ -206,7 +206,8 @@
     faqs.forEach(function (f) {
       box.appendChild(el("div", { class: "faq", "data-faq": f.id },
         el("div", { class: "row-between" },
-          el("span", { class: "q", text: f.question + "（" + Math.round(f.score * 100) + "%）" }),
+          el("span", { class: "q", text: f.question +
+            (f.source === "category" ? "（本类常见问题）" : "（" + Math.round(f.score * 100) + "%）") }),
           el("button", { type: "button", class: "secondary", onclick: function () { copy(f.answer); } }, "复制答案")),
         el("div", { class: "a", text: f.answer }),
         el("div", { class: "cite", text: "引用：" + f.citations.join("；") })));

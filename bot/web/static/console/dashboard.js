@@ -169,11 +169,12 @@
 
     var d = f.decisions;
     var dp = section("chart-decisions");
+    // No decision yet: no bar, rather than a bar saying "0 days".
     var timing = [
-      { key: "average", name: "平均用时（天）", days: d.average_days || 0 },
-      { key: "median", name: "用时中位数（天）", days: d.median_days || 0 },
+      { key: "average", name: "平均用时（天）", days: d.average_days },
+      { key: "median", name: "用时中位数（天）", days: d.median_days },
       { key: "limit", name: "法定期限（天）", days: d.limit_days },
-    ];
+    ].filter(function (r) { return r.days !== null && r.days !== undefined; });
     barChart(dp.plot, timing, [{ key: "days", label: "天", cls: "s-days" }], "作出决定用时（天）");
     table(dp.numbers, ["项目", "数值"], [
       ["已作出决定的申请", d.decided],
@@ -184,6 +185,8 @@
       ["用时中位数（天）", fmt(d.median_days)],
     ], "作出决定用时");
   }
+
+  var centresFilled = false;
 
   function params() {
     var p = new URLSearchParams();
@@ -209,7 +212,6 @@
     });
   }
 
-  var centresFilled = false;
   function fillCentres(centres) {
     if (centresFilled || !centres) return;
     centresFilled = true;
