@@ -69,19 +69,24 @@ def run(args, model: Path) -> int:
 
 def read_password(from_stdin: bool) -> str:
     """The new password: one line from stdin (scripts), else typed twice unseen."""
+    from bot.console import message
+
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     import getpass
 
-    first = getpass.getpass("密码（至少 10 个字符，不显示）：")
-    if getpass.getpass("再输入一次：") != first:
-        raise SystemExit("两次输入的密码不一样，没有保存。")
+    first = getpass.getpass(message("cli", "password_prompt"))
+    if getpass.getpass(message("cli", "password_again")) != first:
+        raise SystemExit(message("cli", "password_mismatch"))
     return first
 
 
 def run_console_user(args, database_url: str) -> int:
     """`python -m bot console-user add|passwd|disable|enable|list`: console accounts
     in the intake database (the same XY_DATABASE_URL the web app uses)."""
+    import sqlalchemy as sa
+
+    from bot.console import message
     from bot.console.accounts import AccountError, Accounts
     from bot.intake import IntakeStore
 
@@ -98,18 +103,19 @@ def run_console_user(args, database_url: str) -> int:
             user = accounts.create_user(
                 args.username, password, args.role, args.centre or None
             )
-            print(f"已创建账号 {user.username}（{user.role}）。")
+            print(message("cli", "created", username=user.username, role=user.role))
         elif args.action == "passwd":
             accounts.set_password(args.username, read_password(args.password_stdin))
-            print(f"{args.username} 的密码已更改，原来的登录都已失效。")
+            print(message("cli", "password_changed", username=args.username))
         else:
             accounts.set_active(args.username, args.action == "enable")
-            print(
-                f"{args.username} 已{'启用' if args.action == 'enable' else '停用'}。"
-            )
+            print(message("cli", args.action + "d", username=args.username))
     except AccountError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError):
+        print(message("cli", "database"), file=sys.stderr)
+        return 1
     finally:
         store.close()
     return 0

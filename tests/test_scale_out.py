@@ -13,6 +13,7 @@ skipped with the reason. Each run has its own database and Redis key prefix
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import urllib.request
@@ -21,9 +22,10 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from bot.settings import ROOT
 from bot.tracker_store import HIDDEN
 from scripts.production import scratch_services, unavailable
-from tests.conftest import MODEL, PORT_OFFSET, Stack
+from tests.conftest import MODEL, PORT_OFFSET, Stack, wait_for
 from tests.test_legal_aid_chat import REFERENCE, Citizen
 
 RASA_PORTS = (5800 + PORT_OFFSET, 5801 + PORT_OFFSET)
@@ -46,8 +48,29 @@ def get(url: str) -> dict:
         return json.loads(response.read())
 
 
+class ProfileStack(Stack):
+    """A Stack whose Rasa servers may take longer to come up: three start-ups of
+    the full model run in this test, on a machine shared with other test runs."""
+
+    def start(self, name: str) -> None:
+        from bot.serve import commands
+
+        # The log stays open as long as the process writes to it.
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115
+        self.processes[name] = subprocess.Popen(
+            commands(self.settings)[name],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        port = self.ports["rasa" if name == "rasa" else "actions"]
+        path = "status" if name == "rasa" else "health"
+        wait_for(f"http://127.0.0.1:{port}/{path}", self.processes[name], timeout=600)
+
+
 class Cluster:
-    def __init__(self, servers: list[Stack], env: dict[str, str]):
+    def __init__(self, servers: list[ProfileStack], env: dict[str, str]):
         self.servers = servers
         self.env = env
 
@@ -79,7 +102,7 @@ def cluster(tmp_path_factory):
         pytest.fail("no trained model: run `make train` (make test does it)")
     with scratch_services(f"http://127.0.0.1:{ACTION_PORT}/webhook") as env:
         servers = [
-            Stack(
+            ProfileStack(
                 tmp_path_factory.mktemp(f"rasa{i}"),
                 action_port=ACTION_PORT,
                 rasa_port=port,
