@@ -16,6 +16,8 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot import rasa_speedups
+
 PRIVATE_SLOTS = ("la_name", "la_phone")
 HIDDEN = "[已隐藏]"
 DONE_SLOT = "la_reference"
@@ -70,6 +72,7 @@ def _sqlite_wal(connection, _record) -> None:
 class PrivateSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        rasa_speedups.install()
         if self.engine.dialect.name == "sqlite":
             # Rasa reads and writes SQLite on its event loop, opening a connection
             # for every read and write and syncing the disk on every commit: 1 ms

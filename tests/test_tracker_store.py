@@ -52,3 +52,28 @@ async def test_sqlite_store_reads_back_what_it_saved_in_write_ahead_log_mode(tmp
     assert restored.latest_message.text == "包工头欠我工资"
     with sqlite3.connect(db) as conn:  # commits no longer sync the disk each time
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_action_server_responses_are_checked_as_strictly_as_rasa_does():
+    import jsonschema
+    import pytest
+    from rasa.core.actions.action import RemoteAction
+
+    from bot import rasa_speedups
+
+    rasa_speedups.install()
+    action = RemoteAction("action_triage", None)
+    good = {
+        "events": [{"event": "slot", "name": "category", "value": "labor"}],
+        "responses": [{"response": "utter_triage"}],
+    }
+    assert action._validate_action_result(good)
+    for bad in (
+        {"events": [{"event": "no_such_event"}]},
+        {"events": "not a list"},
+        {"responses": [1]},
+    ):
+        with pytest.raises(jsonschema.ValidationError, match="Action server"):
+            action._validate_action_result(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, RemoteAction.action_response_format_spec())
