@@ -34,7 +34,7 @@ $(MODEL): $(VENV)/.installed $(SPACY_MODEL)/meta.json $(TRAINING_INPUTS)
 
 train: $(MODEL)  ## train the model when data, config or dictionaries changed
 
-run: $(MODEL)  ## start everything and print the chat page address (Ctrl-C stops)
+run: $(MODEL)  ## start everything; prints the chat page and console addresses (Ctrl-C stops)
 	$(PY) -m bot serve
 
 lint: $(VENV)/.installed  ## ruff

@@ -245,3 +245,27 @@ def test_wechat_user_to_an_operator_and_back(system):
     # The bot answers again.
     reply = "\n".join(wechat_say(sim, openid, LOAN))
     assert DEBT in reply and user_turns(stack, openid) == turns + 1
+
+
+def chat(stack: Stack, sender: str, message: str) -> tuple[list[str], str | None]:
+    request = urllib.request.Request(
+        f"{stack.web}/api/chat",
+        data=json.dumps({"sender": sender, "message": message}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        texts = [m["text"] for m in json.loads(response.read())]
+        return texts, response.headers.get("X-Handoff")
+
+
+def test_asking_for_a_person_inside_the_legal_aid_form_then_the_form_goes_on(system):
+    stack, _, store = system
+    sender = "web-" + uuid.uuid4().hex
+    first, _ = chat(stack, sender, "我想申请法律援助")
+    question = first[-1]
+    assert "同意" in question  # the privacy notice and its question
+    texts, state = chat(stack, sender, "转人工")
+    assert state == "waiting"
+    assert texts[0] == handoff.queued_text(handoff.now())[0]
+    assert texts[-1] == question  # the same question again
+    assert store.active(sender).status == "waiting"
