@@ -55,9 +55,9 @@ class BadInput(Exception):
         self.message = service_texts()[text_key].format(**values)
 
 
-def _json_object(body: bytes, max_chars: int) -> dict:
+def _json_object(body: bytes, max_chars: int, too_long: str = "too_long") -> dict:
     if len(body) > MAX_BODY:
-        raise BadInput(413, "too_long", limit=max_chars)
+        raise BadInput(413, too_long, limit=max_chars)
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # also invalid UTF-8, absurd nesting
@@ -94,7 +94,7 @@ def parse_body(body: bytes, max_chars: int) -> tuple[str, str, dict | None]:
 def parse_request_body(body: bytes) -> bytes:
     """The /model/parse body with its text cleaned, or BadInput. Other fields
     (Rasa's "message_id") pass unchanged."""
-    data = _json_object(body, MAX_PARSE_CHARS)
+    data = _json_object(body, MAX_PARSE_CHARS, "text_too_long")
     text = data.get("text")
     if not isinstance(text, str):
         raise BadInput(400, "bad_text")
