@@ -19,6 +19,7 @@ from wechat_sim import WeChatSim
 from bot import handoff, knowledge
 from bot.console.accounts import Accounts
 from bot.handoff import HandoffStore
+from bot.settings import ROOT
 from tests.conftest import MODEL, PORT_OFFSET, Stack
 from tests.test_widget_browser import (
     CHROMIUM,
@@ -34,6 +35,7 @@ LOAN = "借给他两万块钱，打了欠条，现在不还了"
 DEBT = knowledge.categories()["debt"].name
 QUESTION = "仲裁要多长时间才有结果"
 ANSWER = "劳动争议仲裁一般在受理后四十五日内结束，请把欠条和工资记录带上。"
+QUEUE_SCREENSHOT = ROOT / "docs" / "console-queue.png"
 # This module's own stack: 5800 + the test port offset (with offset 20: 5820-5822).
 BASE = 5800 + PORT_OFFSET
 
@@ -137,6 +139,7 @@ def test_web_widget_to_an_operator_and_back(system, browser):
     line = citizen.locator(".xy-operator", has_text=ANSWER)
     expect(line).to_be_visible(timeout=15_000)
     expect(line).to_have_text(handoff.text("operator_prefix") + ANSWER)
+    operator.screenshot(path=str(QUEUE_SCREENSHOT))  # the README's picture
 
     operator.get_by_role("button", name="交还给智能助手").click()
     back = citizen.locator(".xy-operator", has_text="人工服务结束了")

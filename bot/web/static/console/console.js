@@ -13,7 +13,7 @@
  *                                 toast and thrown (err.status, err.data)
  *   Console.el(tag, attrs, ...children)  build elements (text via textContent only)
  *   Console.toast(text, ok)       show a message (ok=true: green)
- *   Console.date(iso) / Console.dateTime(iso)  local date / date and time
+ *   Console.date(iso) / Console.dateTime(iso)  Beijing date / date and time
  *
  * `api` is also a global: api("POST", "/console/api/...", {...}).
  * Texts from the server are always set with textContent, never innerHTML.
@@ -110,16 +110,26 @@
     return data;
   }
 
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  // China time whatever the workstation's clock zone: due dates and the dashboard's
+  // days are Beijing days, and staff compare them with what callers say.
+  var BEIJING = new Intl.DateTimeFormat("en-CA", {
+    timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23"
+  });
+  function beijing(iso) {
+    var parts = {};
+    BEIJING.formatToParts(new Date(iso)).forEach(function (p) { parts[p.type] = p.value; });
+    return parts;
+  }
   function date(iso) {
     if (!iso) return "";
-    var d = new Date(iso);
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+    var p = beijing(iso);
+    return p.year + "-" + p.month + "-" + p.day;
   }
   function dateTime(iso) {
     if (!iso) return "";
-    var d = new Date(iso);
-    return date(iso) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes());
+    var p = beijing(iso);
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute;
   }
 
   function buildNav(user) {
