@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -384,10 +385,18 @@ class ActionCheckStatus(Action):
             dispatcher.utter_message(response="utter_ask_status_details")
             return []
         try:
-            intake = await asyncio.to_thread(store().lookup, *query)
+            # The same guess limit as the web API: the chat must not be a way
+            # around it.
+            found = await asyncio.to_thread(store().check_status, *query)
         except IntakeUnavailable:
             dispatcher.utter_message(response="utter_status_unavailable")
             return []
+        if found.locked:
+            minutes = math.ceil(found.retry_after.total_seconds() / 60)
+            locked = knowledge.service_texts()["lookup_locked"]
+            dispatcher.utter_message(text=locked.format(minutes=minutes))
+            return []
+        intake = found.intake
         if intake is None:
             dispatcher.utter_message(response="utter_status_not_found")
             return []

@@ -320,6 +320,41 @@ async def test_guessing_phone_digits_locks_the_reference_for_every_web_app(
         store.close()
 
 
+async def test_the_chat_tells_a_locked_reference_apart_from_a_wrong_one(
+    tmp_path, monkeypatch
+):
+    """The chat's status look-up (action_check_status) shares the lock-out, and says
+    why it will not look instead of a misleading "not found"."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions import legal_aid as actions
+
+    async with web_app(tmp_path) as client:
+        created = await client.post(
+            "/api/intakes",
+            json=APPLICATION,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        reference = (await created.json())["reference"]
+    store = IntakeStore(Settings(var_dir=tmp_path).database_url)
+    monkeypatch.setattr(actions, "_store", store)
+
+    async def ask(digits: str) -> str:
+        message = {"text": f"查进度 {reference} {digits}", "entities": []}
+        tracker = Tracker("c", {}, message, [], False, None, {}, "action_listen")
+        dispatcher = CollectingDispatcher()
+        await actions.ActionCheckStatus().run(dispatcher, tracker, {})
+        return " ".join(m.get("text") or m.get("response") for m in dispatcher.messages)
+
+    for i in range(5):
+        assert await ask(f"111{i}") == "utter_status_not_found"
+    locked = await ask("8000")  # the right digits, too late
+    assert "分钟后再试" in locked and "12348" in locked
+    assert "utter_status" not in locked
+    store.close()
+
+
 async def test_unknown_references_lock_the_same_way(tmp_path):
     """Otherwise the lock-out would tell which references exist."""
     async with web_app(tmp_path) as client:
