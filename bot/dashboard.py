@@ -28,11 +28,8 @@ import io
 import logging
 import secrets
 import statistics
-import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +38,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.exc import IntegrityError
 
-from bot import intake, knowledge, routing
+from bot import db, intake, knowledge, routing
 
 log = logging.getLogger(__name__)
 
@@ -118,44 +115,17 @@ class Dashboard:
     """Records conversation facts and computes the figures, on the intake database."""
 
     def __init__(self, url: str) -> None:
-        self.engine = intake.create_engine(url)
-        self._ready = False
-        self._lock = threading.Lock()
+        self.engine = db.create_engine(url)
+        # The figures read the intake records too: both sets of tables exist.
+        self._tables = db.Tables(self.engine, intake.metadata, metadata)
         self._key: tuple[date, bytes] | None = None
         self._down_until = 0.0
 
     def close(self) -> None:
         self.engine.dispose()
 
-    @contextmanager
-    def _db(self) -> Iterator[None]:
-        # The original error is dropped on purpose, as in bot/intake.py.
-        try:
-            if not self._ready:
-                self._create_tables()
-            yield
-        except (
-            sa.exc.OperationalError,
-            sa.exc.InterfaceError,
-            sa.exc.TimeoutError,
-            OSError,
-        ):
-            raise DashboardUnavailable("dashboard database unavailable") from None
-
-    def _create_tables(self) -> None:
-        with self._lock:
-            if self._ready:
-                return
-            folder = intake._sqlite_folder(self.engine.url)
-            if folder:
-                folder.mkdir(parents=True, exist_ok=True)
-            for tables in (intake.metadata, metadata):
-                try:
-                    tables.create_all(self.engine)
-                except (sa.exc.ProgrammingError, IntegrityError):
-                    # Another process created them between the check and the CREATE.
-                    tables.create_all(self.engine)
-            self._ready = True
+    def _db(self):
+        return self._tables.reachable(DashboardUnavailable)
 
     # --- Recording (the action server) -------------------------------------------
 

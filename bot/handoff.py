@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -32,8 +29,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from bot import knowledge
-from bot.intake import _iso, _sqlite_folder, _utc, create_engine, now
+from bot import db, knowledge
+from bot.intake import _iso, _utc, now
 from bot.knowledge import KNOWLEDGE_DIR
 from bot.legal_aid import PHONE_JUNK, normalise_phone
 from bot.triage import danger
@@ -335,40 +332,14 @@ class HandoffStore:
     when a process starts). Every method blocks: call it through asyncio.to_thread."""
 
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
-        self._ready = False
-        self._lock = threading.Lock()
+        self.engine = db.create_engine(url)
+        self._tables = db.Tables(self.engine, metadata)
 
     def close(self) -> None:
         self.engine.dispose()
 
-    @contextmanager
-    def _db(self) -> Iterator[None]:
-        try:
-            if not self._ready:
-                self._create_tables()
-            yield
-        except (
-            sa.exc.OperationalError,
-            sa.exc.InterfaceError,
-            sa.exc.TimeoutError,
-            OSError,
-        ):
-            # The original error may quote the SQL: drop it, say only "unavailable".
-            raise HandoffUnavailable("handoff database unavailable") from None
-
-    def _create_tables(self) -> None:
-        with self._lock:
-            if self._ready:
-                return
-            folder = _sqlite_folder(self.engine.url)
-            if folder:
-                folder.mkdir(parents=True, exist_ok=True)
-            try:
-                metadata.create_all(self.engine)
-            except (sa.exc.ProgrammingError, IntegrityError):
-                metadata.create_all(self.engine)  # another process was first
-            self._ready = True
+    def _db(self):
+        return self._tables.reachable(HandoffUnavailable)
 
     # --- the bot's side -----------------------------------------------------------
 

@@ -14,25 +14,20 @@ import hmac
 import json
 import re
 import secrets
-import threading
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from bot import knowledge
+from bot import db, knowledge
 
 REVIEW_DAYS = 7  # 《法律援助法》第四十三条: 七日内进行审查，作出是否给予法律援助的决定
 ASSIGN_DAYS = 3  # 决定给予法律援助的，应当自作出决定之日起三日内指派
 # No 0/O or 1/I: references are read out on the phone.
 REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CHANNELS = ("web", "wechat", "hotline", "api")
-CONNECT_TIMEOUT = 5  # seconds; a database that does not answer is "unavailable"
 # A reference's status is shown to whoever knows the phone's last four digits: after
 # this many wrong guesses within LOOKUP_LOCK the reference answers nothing, even to
 # the right digits, until the oldest guess is that old. Stored in the database, so
@@ -225,40 +220,6 @@ class Intake:
         }
 
 
-def create_engine(url: str) -> sa.engine.Engine:
-    """An engine that hides statement parameters (names, phones) in its errors."""
-    parsed = sa.engine.make_url(url)
-    connect_args: dict = {}
-    if parsed.get_backend_name() == "sqlite":
-        connect_args["timeout"] = 5  # wait this long for the other process's write
-    elif parsed.get_backend_name() == "postgresql":
-        connect_args["connect_timeout"] = CONNECT_TIMEOUT
-    engine = sa.create_engine(
-        url,
-        future=True,
-        pool_pre_ping=True,
-        hide_parameters=True,
-        connect_args=connect_args,
-    )
-    if parsed.get_backend_name() == "sqlite":
-        # The web app and the action server write the same file: WAL lets readers
-        # go on while one of them writes.
-        @sa.event.listens_for(engine, "connect")
-        def _wal(dbapi_connection, _record) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.close()
-
-    return engine
-
-
-def _sqlite_folder(url: sa.engine.URL) -> Path | None:
-    """The folder of an SQLite database file (created on first use), else None."""
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database).parent
-
-
 class IntakeStore:
     """The intake records. Tables are created on first use, so an app whose database
     is down still starts (and says so per request) instead of failing to boot."""
@@ -270,44 +231,16 @@ class IntakeStore:
         lookup_max_failures: int = LOOKUP_MAX_FAILURES,
         lookup_lock: timedelta = LOOKUP_LOCK,
     ) -> None:
-        self.engine = create_engine(url)
+        self.engine = db.create_engine(url)
         self.lookup_max_failures = lookup_max_failures
         self.lookup_lock = lookup_lock
-        self._ready = False
-        self._lock = threading.Lock()
+        self._tables = db.Tables(self.engine, metadata)
 
     def close(self) -> None:
         self.engine.dispose()
 
-    @contextmanager
-    def _db(self) -> Iterator[None]:
-        """Connection-level failures become IntakeUnavailable; the original error is
-        dropped on purpose (it may carry the SQL and, without hide_parameters, data)."""
-        try:
-            if not self._ready:
-                self._create_tables()
-            yield
-        except (
-            sa.exc.OperationalError,
-            sa.exc.InterfaceError,
-            sa.exc.TimeoutError,
-            OSError,  # the SQLite folder cannot be created
-        ):
-            raise IntakeUnavailable("intake database unavailable") from None
-
-    def _create_tables(self) -> None:
-        with self._lock:
-            if self._ready:
-                return
-            folder = _sqlite_folder(self.engine.url)
-            if folder:
-                folder.mkdir(parents=True, exist_ok=True)
-            try:
-                metadata.create_all(self.engine)
-            except (sa.exc.ProgrammingError, IntegrityError):
-                # Another process created them between the check and the CREATE.
-                metadata.create_all(self.engine)
-            self._ready = True
+    def _db(self):
+        return self._tables.reachable(IntakeUnavailable)
 
     def submit(self, app: Application) -> Intake:
         """Save an application; the same conversation never creates a second record.

@@ -23,7 +23,7 @@ from actions import handoff as handoff_actions
 from actions.faq import ActionAnswerFaq
 from actions.handoff import ActionHandoff
 from actions.triage import ActionTriage
-from bot import dashboard, intake
+from bot import dashboard, db, intake
 from bot.console import audit
 from bot.console.accounts import Accounts
 from bot.dashboard import Dashboard, DashboardUnavailable, to_csv
@@ -478,7 +478,7 @@ PASSWORD = "correct-horse-battery"
 @asynccontextmanager
 async def console(tmp_path, database_url=None):
     settings = Settings(var_dir=tmp_path / "var", database_url=database_url or "")
-    accounts = Accounts(intake.create_engine(settings.database_url))
+    accounts = Accounts(db.create_engine(settings.database_url))
     accounts.create_user("admin1", PASSWORD, "admin")
     accounts.create_user("hotline1", PASSWORD, "operator")
     accounts.create_user("gushi1", PASSWORD, "centre", "gushi")

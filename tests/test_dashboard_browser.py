@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from bot import intake, knowledge
+from bot import db, intake, knowledge
 from bot.console.accounts import Accounts
 from bot.dashboard import Dashboard
 from bot.eligibility import HardshipStandard
@@ -111,7 +111,7 @@ def seed(database_url: str, monkeypatch) -> None:
             )
     board.close()
     store.close()
-    accounts = Accounts(intake.create_engine(database_url))
+    accounts = Accounts(db.create_engine(database_url))
     accounts.create_user("admin1", PASSWORD, "admin")
     accounts.create_user("gushi1", PASSWORD, "centre", "gushi")
     accounts.engine.dispose()
@@ -256,6 +256,9 @@ def test_admin_signs_in_and_sees_every_chart_with_its_numbers(web):
 
         # Centre staff: their own centre's figures, no choice of scope.
         page.get_by_role("button", name="退出").click()
+        # Signing out ends on the sign-in page; going elsewhere before it gets
+        # there would race the page's own navigation.
+        page.wait_for_url("**/console/login")
         page.goto(f"{web}/console/dashboard")
         page.get_by_label("用户名").fill("gushi1")
         page.get_by_label("密码").fill(PASSWORD)

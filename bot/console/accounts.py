@@ -15,16 +15,15 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from bot import knowledge
+from bot import db, knowledge
 from bot.console import message
-from bot.intake import _sqlite_folder, _utc, now
+from bot.intake import _utc, now
 
 ROLES = ("operator", "centre", "admin")
 USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,31}$")
@@ -152,23 +151,10 @@ class Accounts:
 
     def __init__(self, engine: sa.engine.Engine) -> None:
         self.engine = engine
-        self._ready = False
-        self._lock = threading.Lock()
+        self._schema = db.Tables(engine, metadata)
 
     def _tables(self) -> None:
-        if self._ready:
-            return
-        with self._lock:
-            if self._ready:
-                return
-            folder = _sqlite_folder(self.engine.url)
-            if folder:
-                folder.mkdir(parents=True, exist_ok=True)
-            try:
-                metadata.create_all(self.engine)
-            except (sa.exc.ProgrammingError, IntegrityError):
-                metadata.create_all(self.engine)  # another process was first
-            self._ready = True
+        self._schema.ensure()
 
     # --- accounts -------------------------------------------------------------
 

@@ -8,13 +8,12 @@ what changed (statuses, centre keys), never names or phone numbers.
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from bot.intake import _sqlite_folder, _utc, now
+from bot import db
+from bot.intake import _utc, now
 
 metadata = sa.MetaData()
 audit_log = sa.Table(
@@ -27,25 +26,16 @@ audit_log = sa.Table(
     sa.Column("target", sa.String(40), nullable=False, default=""),
     sa.Column("detail", sa.Text, nullable=False, default="{}"),  # JSON object
 )
-_ready: set[str] = set()
-_lock = threading.Lock()
+# One per database: the tables are created once, whichever store asks first.
+_tables: dict[str, db.Tables] = {}
 
 
 def _engine(engine_or_store) -> sa.engine.Engine:
     """An engine, or anything holding one (IntakeStore, Accounts)."""
     engine = getattr(engine_or_store, "engine", engine_or_store)
     key = str(engine.url)
-    if key not in _ready:
-        with _lock:
-            if key not in _ready:
-                folder = _sqlite_folder(engine.url)
-                if folder:
-                    folder.mkdir(parents=True, exist_ok=True)
-                try:
-                    metadata.create_all(engine)
-                except (sa.exc.ProgrammingError, IntegrityError):
-                    metadata.create_all(engine)  # another process was first
-                _ready.add(key)
+    tables = _tables.get(key) or _tables.setdefault(key, db.Tables(engine, metadata))
+    tables.ensure()
     return engine
 
 
