@@ -35,6 +35,7 @@ CHROMIUM_ARGS = [
 ]
 CALL_SCREENSHOT = ROOT / "docs" / "console-call.png"
 RECORDS_SCREENSHOT = ROOT / "docs" / "console-records.png"
+AUDIT_SCREENSHOT = ROOT / "docs" / "console-audit.png"
 PASSWORD = "browser-test-password"
 ACCOUNTS = {
     "hotline.op": ["--role", "operator"],
@@ -245,6 +246,7 @@ def test_a_call_becomes_an_intake_is_transferred_and_shows_in_the_audit_log(
         page.locator("#audit-table tr[data-action='intake.transfer']")
     ).to_contain_text("hotline.op")
     expect(page.locator("#audit-table")).not_to_contain_text("13800138000")
+    page.screenshot(path=str(AUDIT_SCREENSHOT))
 
 
 def test_centre_staff_see_only_their_centre_and_overdue_records_stand_out(
