@@ -208,9 +208,9 @@ _LANDLINE = re.compile(r"0\d{9,11}")
 
 
 def callback_number(message: str) -> str | None:
-    """A phone number a citizen sent for a call-back ('我的电话 138 0013 8000',
-    '0376-1234567'), else None. Messages with more than a few words are not taken:
-    '我欠了13800块' is not a phone number."""
+    """A phone number a citizen sent for a call-back ('我的电话 138 0013 8000', or a
+    landline with its area code), else None. Messages with more than a few words are
+    not taken: '我欠了13800块' is not a phone number."""
     clean = unicodedata.normalize("NFKC", message or "").strip()
     if len(_HAN.findall(clean)) > 8:
         return None

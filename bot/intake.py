@@ -220,6 +220,26 @@ class Intake:
         }
 
 
+def _intake(row, history: list[dict] | None = None) -> Intake:
+    """An intakes row as an Intake (SQLite hands back naive datetimes: UTC)."""
+    record = dict(row)
+    for column in ("created_at", "review_due", "assign_due"):
+        record[column] = _utc(record[column])
+    return Intake(
+        reference=record["reference"],
+        status=record["status"],
+        created_at=record["created_at"],
+        review_due=record["review_due"],
+        assign_due=record["assign_due"],
+        receiving_centre=record["receiving_centre"],
+        competent_centre=record["competent_centre"],
+        category=record["category"],
+        outcome=record["outcome"],
+        history=history or [],
+        record=record,
+    )
+
+
 class IntakeStore:
     """The intake records. Tables are created on first use, so an app whose database
     is down still starts (and says so per request) instead of failing to boot."""
@@ -341,22 +361,7 @@ class IntakeStore:
                 .mappings()
                 .all()
             )
-        record = dict(row)
-        for column in ("created_at", "review_due", "assign_due"):
-            record[column] = _utc(record[column])
-        return Intake(
-            reference=record["reference"],
-            status=record["status"],
-            created_at=record["created_at"],
-            review_due=record["review_due"],
-            assign_due=record["assign_due"],
-            receiving_centre=record["receiving_centre"],
-            competent_centre=record["competent_centre"],
-            category=record["category"],
-            outcome=record["outcome"],
-            history=[{**e, "at": _utc(e["at"])} for e in events],
-            record=record,
-        )
+        return _intake(row, history=[{**e, "at": _utc(e["at"])} for e in events])
 
     def lookup(self, reference: str, phone_last4: str) -> Intake | None:
         """Status for a citizen: reference (any case) plus the last 4 digits of the
@@ -495,26 +500,7 @@ class IntakeStore:
             )
         with self._db(), self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        result = []
-        for row in rows:
-            record = dict(row)
-            for column in ("created_at", "review_due", "assign_due"):
-                record[column] = _utc(record[column])
-            result.append(
-                Intake(
-                    reference=record["reference"],
-                    status=record["status"],
-                    created_at=record["created_at"],
-                    review_due=record["review_due"],
-                    assign_due=record["assign_due"],
-                    receiving_centre=record["receiving_centre"],
-                    competent_centre=record["competent_centre"],
-                    category=record["category"],
-                    outcome=record["outcome"],
-                    record=record,
-                )
-            )
-        return result
+        return [_intake(row) for row in rows]
 
     def transfer(self, reference: str, centre: str, note: str = "") -> Intake:
         """全域通办: hand the record to the competent centre (Art. 38). Raises KeyError
