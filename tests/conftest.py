@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from bot.settings import ROOT, Settings
 
@@ -18,6 +19,18 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 # stacks' fixed test ports do not collide.
 PORT_OFFSET = int(os.environ.get("XY_TEST_PORT_OFFSET", "0"))
 MODEL = ROOT / "models" / "xinyang.tar.gz"
+# Debian's Chromium (never a downloaded one), headless, with nothing calling out.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -197,3 +210,16 @@ def unreachable_postgres_url():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/test"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the browser tests, one per test module."""
+    if not CHROMIUM.exists():
+        pytest.fail("no /usr/bin/chromium: run `apt-get install -y chromium`")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()

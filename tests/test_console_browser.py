@@ -13,26 +13,14 @@ import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from bot.console import audit
 from bot.intake import IntakeStore, intakes
 from bot.settings import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CALL_SCREENSHOT = ROOT / "docs" / "console-call.png"
 RECORDS_SCREENSHOT = ROOT / "docs" / "console-records.png"
 AUDIT_SCREENSHOT = ROOT / "docs" / "console-audit.png"
@@ -68,18 +56,6 @@ def console_stack(stack):
         assert done.returncode == 0, done.stderr
         assert f"已创建账号 {username}" in done.stdout
     return stack
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("no /usr/bin/chromium: run `apt-get install -y chromium`")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import sys
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from bot import db, intake, knowledge
 from bot.console.accounts import Accounts
@@ -22,7 +22,7 @@ from bot.intake import IntakeStore
 from bot.legal_aid import Answers, build_application
 from bot.settings import ROOT, Settings
 from tests.conftest import wait_for
-from tests.test_widget_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.test_widget_browser import free_port
 
 SCREENSHOT = ROOT / "docs" / "console-dashboard.png"
 STANDARD = {"default": HardshipStandard("test", 1000.0, "2026-01-01", "test fixture")}
@@ -153,124 +153,113 @@ def web(tmp_path_factory):
             process.kill()
 
 
-def test_admin_signs_in_and_sees_every_chart_with_its_numbers(web):
-    if not CHROMIUM.exists():
-        pytest.fail("no /usr/bin/chromium: run `apt-get install -y chromium`")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(locale="zh-CN", viewport={"width": 1366, "height": 768})
-        problems: list[str] = []
-        page.on(
-            "console",
-            lambda m: (
-                m.type == "error"
-                and "favicon" not in (m.location or {}).get("url", "")
-                and problems.append(m.text)
-            ),
-        )
-        page.on(
-            "response",
-            lambda r: (
-                r.status >= 400
-                and not r.url.endswith("/favicon.ico")  # no icon is served at all
-                and problems.append(f"{r.status} {r.url}")
-            ),
-        )
-        page.on("pageerror", lambda e: problems.append(str(e)))
+def test_admin_signs_in_and_sees_every_chart_with_its_numbers(web, browser):
+    page = browser.new_page(locale="zh-CN", viewport={"width": 1366, "height": 768})
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and "favicon" not in (m.location or {}).get("url", "")
+            and problems.append(m.text)
+        ),
+    )
+    page.on(
+        "response",
+        lambda r: (
+            r.status >= 400
+            and not r.url.endswith("/favicon.ico")  # no icon is served at all
+            and problems.append(f"{r.status} {r.url}")
+        ),
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))
 
-        page.goto(f"{web}/console/dashboard")
-        expect(page).to_have_url(f"{web}/console/login?next=/console/dashboard")
-        page.get_by_label("用户名").fill("admin1")
-        page.get_by_label("密码").fill(PASSWORD)
-        page.get_by_role("button", name="登录").click()
-        page.wait_for_selector("body[data-loaded]")
-        expect(page.get_by_role("heading", name="数据看板")).to_be_visible()
+    page.goto(f"{web}/console/dashboard")
+    expect(page).to_have_url(f"{web}/console/login?next=/console/dashboard")
+    page.get_by_label("用户名").fill("admin1")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_selector("body[data-loaded]")
+    expect(page.get_by_role("heading", name="数据看板")).to_be_visible()
 
-        figures = page.evaluate(
-            "async () => (await fetch('/console/api/dashboard')).json()"
-        )
-        assert len(figures["days"]) == 30
-        assert figures["totals"]["intakes"] == 60
-        # Days: one dot per day for conversations and for intakes.
-        assert page.locator("#chart-days circle.dot").count() == 60
-        assert page.locator("#chart-days polyline").count() == 2
-        # One bar per category / county / channel and series, each saying its number.
-        for chart, rows in [
-            ("categories", figures["categories"]),
-            ("counties", figures["counties"]),
-            ("channels", figures["channels"]),
-        ]:
-            bars = page.locator(f"#chart-{chart} rect.bar")
-            assert bars.count() == 2 * len(rows)
-            for row in rows:
-                for series, word in (("conversations", "对话"), ("intakes", "申请")):
-                    bar = page.locator(
-                        f'#chart-{chart} rect.bar[data-key="{row["key"]}"]'
-                        f'[data-series="{series}"]'
-                    )
-                    assert bar.get_attribute("data-value") == str(row[series])
-                    expected = f"{row['name']} {word} {row[series]}"
-                    assert bar.get_attribute("aria-label") == expected
-        labor = next(c for c in figures["categories"] if c["key"] == "labor")
-        assert labor["name"] == knowledge.categories()["labor"].name
-        assert len(figures["channels"]) == 4
-        # Transfers: a bar per pair and the from -> to table.
-        pairs = figures["transfers"]
-        assert pairs, "the seed has court cases in other counties"
-        assert page.locator("#chart-transfers rect.bar").count() == len(pairs)
-        first = page.locator("#chart-transfers tbody tr").first
-        expect(first).to_contain_text(pairs[0]["from"]["name"])
-        expect(first).to_contain_text(pairs[0]["to"]["name"])
-        # Time to decision: average, median and the 7-day limit.
-        assert page.locator("#chart-decisions rect.bar").count() == 3
-        average = figures["decisions"]["average_days"]
-        expect(page.locator("#average-days")).to_have_text(str(average))
-        expect(page.locator("#total-intakes")).to_have_text("60")
-        # Every chart is a labelled picture; its numbers are a table.
-        for svg in page.locator("svg.plot-svg").all():
-            assert svg.get_attribute("aria-label")
-        page.get_by_text("查看数字").first.click()
-        expect(page.locator("#chart-days table")).to_be_visible()
-        assert page.locator("#chart-days tbody tr").count() == 30
-        # The export links carry the range shown.
-        href = page.locator("#export-all").get_attribute("href")
-        assert f"from={figures['from']}" in href and f"to={figures['to']}" in href
-        text = page.locator("body").inner_text()
-        for i in range(60):
-            name, phone = person(i)
-            assert name not in text and phone not in text
-        assert problems == []
+    figures = page.evaluate(
+        "async () => (await fetch('/console/api/dashboard')).json()"
+    )
+    assert len(figures["days"]) == 30
+    assert figures["totals"]["intakes"] == 60
+    # Days: one dot per day for conversations and for intakes.
+    assert page.locator("#chart-days circle.dot").count() == 60
+    assert page.locator("#chart-days polyline").count() == 2
+    # One bar per category / county / channel and series, each saying its number.
+    for chart, rows in [
+        ("categories", figures["categories"]),
+        ("counties", figures["counties"]),
+        ("channels", figures["channels"]),
+    ]:
+        bars = page.locator(f"#chart-{chart} rect.bar")
+        assert bars.count() == 2 * len(rows)
+        for row in rows:
+            for series, word in (("conversations", "对话"), ("intakes", "申请")):
+                bar = page.locator(
+                    f'#chart-{chart} rect.bar[data-key="{row["key"]}"]'
+                    f'[data-series="{series}"]'
+                )
+                assert bar.get_attribute("data-value") == str(row[series])
+                expected = f"{row['name']} {word} {row[series]}"
+                assert bar.get_attribute("aria-label") == expected
+    labor = next(c for c in figures["categories"] if c["key"] == "labor")
+    assert labor["name"] == knowledge.categories()["labor"].name
+    assert len(figures["channels"]) == 4
+    # Transfers: a bar per pair and the from -> to table.
+    pairs = figures["transfers"]
+    assert pairs, "the seed has court cases in other counties"
+    assert page.locator("#chart-transfers rect.bar").count() == len(pairs)
+    first = page.locator("#chart-transfers tbody tr").first
+    expect(first).to_contain_text(pairs[0]["from"]["name"])
+    expect(first).to_contain_text(pairs[0]["to"]["name"])
+    # Time to decision: average, median and the 7-day limit.
+    assert page.locator("#chart-decisions rect.bar").count() == 3
+    average = figures["decisions"]["average_days"]
+    expect(page.locator("#average-days")).to_have_text(str(average))
+    expect(page.locator("#total-intakes")).to_have_text("60")
+    # Every chart is a labelled picture; its numbers are a table.
+    for svg in page.locator("svg.plot-svg").all():
+        assert svg.get_attribute("aria-label")
+    page.get_by_text("查看数字").first.click()
+    expect(page.locator("#chart-days table")).to_be_visible()
+    assert page.locator("#chart-days tbody tr").count() == 30
+    # The export links carry the range shown.
+    href = page.locator("#export-all").get_attribute("href")
+    assert f"from={figures['from']}" in href and f"to={figures['to']}" in href
+    text = page.locator("body").inner_text()
+    for i in range(60):
+        name, phone = person(i)
+        assert name not in text and phone not in text
+    assert problems == []
 
-        page.get_by_text("查看数字").first.click()  # closed again for the picture
-        page.evaluate("window.scrollTo(0, 0)")
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT))
+    page.get_by_text("查看数字").first.click()  # closed again for the picture
+    page.evaluate("window.scrollTo(0, 0)")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
 
-        # A narrower range redraws with fewer days.
-        page.get_by_label("开始日期").fill(figures["days"][-7]["day"])
-        page.get_by_role("button", name="查看", exact=True).click()
-        expect(page.locator("#chart-days circle.dot")).to_have_count(14)
-        assert "from=" + figures["days"][-7]["day"] in page.url
+    # A narrower range redraws with fewer days.
+    page.get_by_label("开始日期").fill(figures["days"][-7]["day"])
+    page.get_by_role("button", name="查看", exact=True).click()
+    expect(page.locator("#chart-days circle.dot")).to_have_count(14)
+    assert "from=" + figures["days"][-7]["day"] in page.url
 
-        # Centre staff: their own centre's figures, no choice of scope.
-        page.get_by_role("button", name="退出").click()
-        # Signing out ends on the sign-in page; going elsewhere before it gets
-        # there would race the page's own navigation.
-        page.wait_for_url("**/console/login")
-        page.goto(f"{web}/console/dashboard")
-        page.get_by_label("用户名").fill("gushi1")
-        page.get_by_label("密码").fill(PASSWORD)
-        page.get_by_role("button", name="登录").click()
-        page.wait_for_selector("body[data-loaded]")
-        expect(page.locator("#scope")).to_contain_text("固始县法律援助中心")
-        expect(page.locator("#centre-field")).to_be_hidden()
-        mine = page.evaluate(
-            "async () => (await fetch('/console/api/dashboard')).json()"
-        )
-        assert 0 < mine["totals"]["intakes"] < figures["totals"]["intakes"]
-        expect(page.locator("#total-intakes")).to_have_text(
-            str(mine["totals"]["intakes"])
-        )
-        browser.close()
+    # Centre staff: their own centre's figures, no choice of scope.
+    page.get_by_role("button", name="退出").click()
+    # Signing out ends on the sign-in page; going elsewhere before it gets
+    # there would race the page's own navigation.
+    page.wait_for_url("**/console/login")
+    page.goto(f"{web}/console/dashboard")
+    page.get_by_label("用户名").fill("gushi1")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_selector("body[data-loaded]")
+    expect(page.locator("#scope")).to_contain_text("固始县法律援助中心")
+    expect(page.locator("#centre-field")).to_be_hidden()
+    mine = page.evaluate("async () => (await fetch('/console/api/dashboard')).json()")
+    assert 0 < mine["totals"]["intakes"] < figures["totals"]["intakes"]
+    expect(page.locator("#total-intakes")).to_have_text(str(mine["totals"]["intakes"]))

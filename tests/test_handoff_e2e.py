@@ -13,7 +13,7 @@ import urllib.request
 import uuid
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from wechat_sim import WeChatSim
 
 from bot import handoff, knowledge
@@ -22,8 +22,6 @@ from bot.handoff import HandoffStore
 from bot.settings import ROOT
 from tests.conftest import MODEL, PORT_OFFSET, Stack
 from tests.test_widget_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     click_reply,
     open_widget,
     say,
@@ -64,18 +62,6 @@ def system(tmp_path_factory):
         stack.stop_all()
         sim.stop()
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("no /usr/bin/chromium: run `apt-get install -y chromium`")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 def console_page(browser: Browser, web: str) -> Page:

@@ -22,7 +22,7 @@ from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from bot.web.app import create_app
 from tests.conftest import PORT_OFFSET
-from tests.test_widget_browser import browser, page  # noqa: F401 - fixtures
+from tests.test_widget_browser import page  # noqa: F401 - fixture
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 # Servers of this file and test_robustness.py / test_faults.py: 5800-5809 plus

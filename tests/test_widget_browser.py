@@ -5,41 +5,17 @@ from __future__ import annotations
 
 import socket
 import uuid
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from bot.settings import ROOT
 from tests.conftest import Stack
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = ROOT / "docs" / "widget-conversation.png"
 EXIT_URL = "https://www.baidu.com/"  # the widget's default quick-exit page
 WIDGET_TITLE = "信阳12348法律服务助手"
 REPLY_TIMEOUT_MS = 90_000  # the first turn after Rasa starts loads the model
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("no /usr/bin/chromium: run `apt-get install -y chromium`")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
